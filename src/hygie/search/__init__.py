@@ -1,0 +1,7 @@
+"""FHIR search: index extraction at write time and search execution over the index tables."""
+
+from hygie.search.index import extract
+from hygie.search.keys import param_key
+from hygie.search.schema import INDEX_TABLES, index_ddl
+
+__all__ = ["INDEX_TABLES", "extract", "index_ddl", "param_key"]

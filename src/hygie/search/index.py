@@ -1,0 +1,56 @@
+"""Index extraction: a resource -> the rows of every search index table (see schema.py).
+
+Called by the store on every write, in the write's transaction; must stay cheap (compiled
+walkers, no I/O).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from hygie.search.registry import RESOURCE_COLUMNS, compartment_definitions, params_for
+from hygie.search.schema import INDEX_TABLES
+from hygie.search.values import CONVERTERS, Converter, Rows
+
+_TABLES = tuple(INDEX_TABLES)
+
+
+@cache
+def _plan(rtype: str) -> tuple[tuple[int, Any, Converter, frozenset[str]], ...]:
+    return tuple(
+        (p.key, p.walker, CONVERTERS[p.type], p.compartments)
+        for p in params_for(rtype).values()
+        if p.code not in RESOURCE_COLUMNS and p.walker is not None
+    )
+
+
+@cache
+def _self_compartments(rtype: str) -> tuple[str, ...]:
+    return tuple(c for c in compartment_definitions() if c == rtype)
+
+
+def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows per index table (tuples in INDEX_TABLES column order, without rid)."""
+    rtype = resource["resourceType"]
+    rows: Rows = {t: [] for t in _TABLES}
+    compartment = rows["compartment"]
+    references = rows["idx_reference"]
+    for key, walker, convert, comps in _plan(rtype):
+        values = walker(resource)
+        if not values:
+            continue
+        start = len(references)
+        for value, ftype in values:
+            convert(rows, key, value, ftype)
+        if comps:
+            for _k, ttype, tid, _v, _u in references[start:]:
+                if ttype in comps and tid:
+                    compartment.append((ttype, tid))
+    rid = resource.get("id")
+    if rid:
+        compartment.extend((c, rid) for c in _self_compartments(rtype))
+    for table, lst in rows.items():
+        if len(lst) > 1:
+            rows[table] = list(dict.fromkeys(lst))
+    return rows
