@@ -1,0 +1,64 @@
+"""The storage backend interface, one implementation per database (sqlite.py, postgres.py).
+
+A backend knows SQL and connections, nothing of FHIR semantics: those live in the Repository
+(`repository.py`), the only door to health data. All SQL in the core is written with `?`
+placeholders; the PostgreSQL backend translates them once per statement text (cached).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Cursor(ABC):
+    """A connection inside an open transaction (or an autocommit read)."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+
+    @abstractmethod
+    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
+        """Run an INSERT whose SQL ends with `RETURNING <integer column>`; return that value."""
+
+
+class Backend(ABC):
+    dialect: Dialect
+    url: str
+
+    @abstractmethod
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """A cursor for reads (a consistent snapshot for the duration of the block)."""
+
+    @abstractmethod
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        """A write transaction: commits when the block exits normally, rolls back on error."""
+
+    @abstractmethod
+    def create_schema(self, ddl: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # Placeholder conversion helpers --------------------------------------------------------
+    @staticmethod
+    def like_escape(text: str) -> str:
+        """Escape LIKE wildcards in a user value; use with `ESCAPE '\\'`."""
+        return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

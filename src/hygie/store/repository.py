@@ -1,0 +1,482 @@
+"""The Repository: the only door to health data (create, read, update, patch, delete, history,
+search, transaction), over one storage backend.
+
+FHIR write semantics follow http.html (R4): server-assigned ids and versions, meta.versionId and
+meta.lastUpdated set by the server, no new version for an unchanged update, version-aware
+updates (If-Match), conditional create/update/delete. Validation, index extraction and
+serialisation happen before the write lock is taken where the version is not needed; each write
+stores the resource, moves the previous version to history and replaces the index rows in one
+database transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from hygie import search
+from hygie.fhir import definitions
+from hygie.fhir.outcome import FhirError, gone, info_outcome, invalid, not_found
+from hygie.fhir.validation import validate
+from hygie.search.schema import INDEX_TABLES
+from hygie.store.base import Backend, Cursor
+from hygie.store.context import Context, Guard
+from hygie.store.history import HistoryQuery, fetch_history, history_bundle
+from hygie.store.records import Clock, Stored, WriteResult, format_instant, new_id
+from hygie.store.schema import SCHEMA_VERSION, full_ddl
+
+ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
+_SERVER_META = ("versionId", "lastUpdated")
+
+_COLS = "rid, rtype, id, version, last_updated, deleted, method, content"
+_INSERT_INDEX = {
+    t: f"INSERT INTO {t} (rid, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})"
+    for t, cols in INDEX_TABLES.items()
+}
+_DELETE_INDEX = {t: f"DELETE FROM {t} WHERE rid = ?" for t in INDEX_TABLES}
+
+
+def valid_id(rid: str) -> bool:
+    return 0 < len(rid) <= 64 and all(c in ID_CHARS for c in rid)
+
+
+def content_hash(resource: dict[str, Any]) -> bytes:
+    """Hash of the content without the server-set meta, to detect unchanged updates."""
+    meta = resource.get("meta")
+    body = resource
+    if meta is not None:
+        body = dict(resource)
+        rest = {k: v for k, v in meta.items() if k not in _SERVER_META}
+        if rest:
+            body["meta"] = rest
+        else:
+            del body["meta"]
+    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def _to_stored(row: tuple[Any, ...]) -> Stored:
+    _rid, rtype, rid, version, lu, deleted, method, content = row
+    data = content.encode() if isinstance(content, str) else content
+    return Stored(rtype, rid, version, lu, bool(deleted), method, data)
+
+
+class Prepared:
+    """A resource made ready for storage outside the lock: checked, hashed, indexed."""
+
+    __slots__ = ("resource", "rtype", "hash", "index")
+
+    def __init__(self, resource: dict[str, Any]) -> None:
+        self.resource = resource
+        self.rtype: str = resource["resourceType"]
+        self.hash = content_hash(resource)
+        self.index = search.extract(resource)
+
+    def serialize(self, rid: str, version: int, lu_instant: str) -> bytes:
+        """Compact JSON with resourceType, id and meta first and server meta set."""
+        res = self.resource
+        meta = {k: v for k, v in (res.get("meta") or {}).items() if k not in _SERVER_META}
+        out = {
+            "resourceType": self.rtype,
+            "id": rid,
+            "meta": {"versionId": str(version), "lastUpdated": lu_instant, **meta},
+        }
+        for k, v in res.items():
+            if k not in out:
+                out[k] = v
+        self.resource = out
+        return orjson.dumps(out)
+
+
+class Repository:
+    """FHIR persistence semantics over a Backend. Every public call takes the caller's Context."""
+
+    def __init__(self, backend: Backend, *, guards: Sequence[Guard] = ()) -> None:
+        self.backend = backend
+        self.guards = list(guards)
+        self.clock = Clock()
+        backend.create_schema(full_ddl(backend.dialect))
+        self._record_schema_version()
+
+    def _record_schema_version(self) -> None:
+        with self.backend.write() as cur:
+            if cur.fetchone("SELECT value FROM hygie_meta WHERE key = 'schema'") is None:
+                cur.execute(
+                    "INSERT INTO hygie_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # -- guards -------------------------------------------------------------------------------
+    def _guard(self, ctx: Context, action: str, rtype: str | None, rid: str | None = None) -> None:
+        for g in self.guards:
+            g.check(ctx, action, rtype, rid)
+
+    # -- checks -------------------------------------------------------------------------------
+    @staticmethod
+    def check_type(rtype: str) -> None:
+        if rtype not in definitions.resource_types():
+            raise FhirError(404, f"Unknown resource type '{rtype}'", "not-supported")
+
+    @staticmethod
+    def check_resource(resource: Any, rtype: str | None = None) -> Prepared:
+        """Validate against the R4 StructureDefinitions; 400 with every issue otherwise."""
+        issues = validate(resource, rtype)
+        errors = [i for i in issues if i.severity in ("error", "fatal")]
+        if errors:
+            raise FhirError(400, issues=issues)
+        return Prepared(resource)
+
+    # -- reads --------------------------------------------------------------------------------
+    def read(self, ctx: Context, rtype: str, rid: str) -> Stored:
+        self.check_type(rtype)
+        self._guard(ctx, "read", rtype, rid)
+        with self.backend.read() as cur:
+            row = cur.fetchone(
+                f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
+            )
+        if row is None:
+            raise not_found(rtype, rid)
+        stored = _to_stored(row)
+        if stored.deleted:
+            raise gone(rtype, rid)
+        return stored
+
+    def vread(self, ctx: Context, rtype: str, rid: str, version: str) -> Stored:
+        self.check_type(rtype)
+        self._guard(ctx, "vread", rtype, rid)
+        if not version.isdigit():
+            raise not_found(rtype, f"{rid}/_history/{version}")
+        with self.backend.read() as cur:
+            row = cur.fetchone(
+                f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
+            )
+            if row is None:
+                raise not_found(rtype, rid)
+            if row[3] != int(version):
+                hist = cur.fetchone(
+                    "SELECT version, last_updated, deleted, method, content FROM resource_history"
+                    " WHERE rid = ? AND version = ?",
+                    (row[0], int(version)),
+                )
+                if hist is None:
+                    raise not_found(rtype, f"{rid}/_history/{version}")
+                row = (row[0], rtype, rid, *hist)
+        stored = _to_stored(row)
+        if stored.deleted:
+            raise FhirError(410, f"Version {version} of {rtype}/{rid} is a deletion", "deleted")
+        return stored
+
+    # -- writes -------------------------------------------------------------------------------
+    def create(
+        self,
+        ctx: Context,
+        resource: Any,
+        *,
+        rtype: str | None = None,
+        if_none_exist: str | None = None,
+    ) -> WriteResult:
+        prepared = self._prepare(resource, rtype)
+        self._guard(ctx, "create", prepared.rtype)
+        with self.backend.write() as cur:
+            if if_none_exist:
+                found = self._conditional_match(cur, prepared.rtype, if_none_exist)
+                if found:
+                    return WriteResult(self._current(cur, prepared.rtype, found), 200)
+            return self._insert(cur, prepared, new_id(), "POST")
+
+    def update(
+        self,
+        ctx: Context,
+        rtype: str,
+        rid: str,
+        resource: Any,
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+    ) -> WriteResult:
+        self.check_type(rtype)
+        if not valid_id(rid):
+            raise invalid(f"Invalid resource id '{rid}'")
+        if isinstance(resource, dict):
+            body_id = resource.get("id")
+            if body_id is None:
+                raise invalid("The resource in an update must carry an id", f"{rtype}.id")
+            if body_id != rid:
+                raise invalid(
+                    f"Resource id '{body_id}' does not match the id in the URL '{rid}'", f"{rtype}.id"
+                )
+        prepared = self._prepare(resource, rtype)
+        self._guard(ctx, "update", rtype, rid)
+        with self.backend.write() as cur:
+            return self._update(cur, prepared, rid, if_match, method)
+
+    def conditional_update(
+        self, ctx: Context, rtype: str, query: str, resource: Any, *, if_match: int | None = None
+    ) -> WriteResult:
+        self.check_type(rtype)
+        prepared = self._prepare(resource, rtype)
+        body_id = prepared.resource.get("id")
+        self._guard(ctx, "update", rtype, body_id)
+        with self.backend.write() as cur:
+            found = self._conditional_match(cur, rtype, query)
+            if found is None:
+                if body_id is not None:
+                    if not valid_id(body_id):
+                        raise invalid(f"Invalid resource id '{body_id}'", f"{rtype}.id")
+                    return self._update(cur, prepared, body_id, if_match, "PUT")
+                return self._insert(cur, prepared, new_id(), "PUT")
+            if body_id is not None and body_id != found:
+                raise invalid(
+                    f"Resource id '{body_id}' does not match the resource found by the condition "
+                    f"({rtype}/{found})",
+                    f"{rtype}.id",
+                )
+            return self._update(cur, prepared, found, if_match, "PUT")
+
+    def patch(
+        self,
+        ctx: Context,
+        rtype: str,
+        rid: str,
+        operations: Any,
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        current = self.read(ctx, rtype, rid)
+        if if_match is not None and current.version != if_match:
+            raise _version_conflict(rtype, rid, if_match, current.version)
+        patched = apply_json_patch(current.resource(), operations)
+        if patched.get("resourceType") != rtype or patched.get("id") != rid:
+            raise FhirError(422, "A patch may not change resourceType or id", "invariant")
+        return self.update(ctx, rtype, rid, patched, if_match=current.version, method="PATCH")
+
+    def conditional_patch(
+        self, ctx: Context, rtype: str, query: str, operations: Any, *, if_match: int | None = None
+    ) -> WriteResult:
+        self.check_type(rtype)
+        with self.backend.read() as cur:
+            found = self._conditional_match(cur, rtype, query)
+        if found is None:
+            raise FhirError(404, f"No {rtype} matches '{query}'", "not-found")
+        return self.patch(ctx, rtype, found, operations, if_match=if_match)
+
+    def delete(self, ctx: Context, rtype: str, rid: str) -> WriteResult:
+        self.check_type(rtype)
+        self._guard(ctx, "delete", rtype, rid)
+        with self.backend.write() as cur:
+            return self._delete(cur, rtype, rid)
+
+    def conditional_delete(self, ctx: Context, rtype: str, query: str) -> WriteResult:
+        self.check_type(rtype)
+        self._guard(ctx, "delete", rtype, None)
+        with self.backend.write() as cur:
+            found = self._conditional_match(cur, rtype, query)
+            if found is None:
+                return WriteResult(None, 204)
+            return self._delete(cur, rtype, found)
+
+    # -- write internals (inside a write transaction) -----------------------------------------
+    def _prepare(self, resource: Any, rtype: str | None) -> Prepared:
+        if rtype is not None:
+            self.check_type(rtype)
+        return self.check_resource(resource, rtype)
+
+    def _conditional_match(self, cur: Cursor, rtype: str, query: str) -> str | None:
+        """The id of the single current match of a search condition; 412 if several."""
+        params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+        if not params:
+            raise invalid("A conditional interaction needs search criteria")
+        matches = search.matching_ids(cur, rtype, params, limit=2)
+        if len(matches) > 1:
+            raise FhirError(
+                412, f"The criteria '{query}' match more than one {rtype}", "multiple-matches"
+            )
+        return matches[0][1] if matches else None
+
+    def _current(self, cur: Cursor, rtype: str, rid: str) -> Stored:
+        row = cur.fetchone(f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid))
+        if row is None:
+            raise not_found(rtype, rid)
+        return _to_stored(row)
+
+    def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
+        lu = self.clock.now()
+        content = p.serialize(rid, 1, format_instant(lu))
+        sql = (
+            "INSERT INTO resources (rtype, id, version, last_updated, deleted, method, hash, content)"
+            " VALUES (?, ?, 1, ?, 0, ?, ?, ?) RETURNING rid"
+        )
+        key = cur.insert_returning_id(sql, (p.rtype, rid, lu, method, p.hash, content.decode()))
+        self._write_index(cur, key, p.index, replace=False)
+        return WriteResult(Stored(p.rtype, rid, 1, lu, False, method, content), 201)
+
+    def _lock_current(self, cur: Cursor, rtype: str, rid: str) -> tuple[Any, ...] | None:
+        lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
+        return cur.fetchone(
+            "SELECT rid, version, last_updated, deleted, hash FROM resources"
+            f" WHERE rtype = ? AND id = ?{lock}",
+            (rtype, rid),
+        )
+
+    def _update(
+        self, cur: Cursor, p: Prepared, rid: str, if_match: int | None, method: str
+    ) -> WriteResult:
+        row = self._lock_current(cur, p.rtype, rid)
+        if row is None:
+            if if_match is not None:
+                raise _version_conflict(p.rtype, rid, if_match, None)
+            return self._insert_or_retry(cur, p, rid, if_match, method)
+        key, version, last_lu, deleted, old_hash = row
+        if if_match is not None and if_match != version:
+            raise _version_conflict(p.rtype, rid, if_match, version)
+        if not deleted and bytes(old_hash) == p.hash:
+            return WriteResult(self._current(cur, p.rtype, rid), 200)
+        lu = self.clock.now(after=last_lu)
+        content = p.serialize(rid, version + 1, format_instant(lu))
+        self._move_to_history(cur, key)
+        cur.execute(
+            "UPDATE resources SET version = ?, last_updated = ?, deleted = 0, method = ?, hash = ?,"
+            " content = ? WHERE rid = ?",
+            (version + 1, lu, method, p.hash, content.decode(), key),
+        )
+        self._write_index(cur, key, p.index, replace=not deleted)
+        status = 201 if deleted else 200
+        return WriteResult(Stored(p.rtype, rid, version + 1, lu, False, method, content), status)
+
+    def _insert_or_retry(
+        self, cur: Cursor, p: Prepared, rid: str, if_match: int | None, method: str
+    ) -> WriteResult:
+        """Update-as-create; if a concurrent writer created the id first, update it instead."""
+        if cur.dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{p.rtype}/{rid}",))
+            if self._lock_current(cur, p.rtype, rid) is not None:
+                return self._update(cur, p, rid, if_match, method)
+        return self._insert(cur, p, rid, method)
+
+    def _move_to_history(self, cur: Cursor, key: int) -> None:
+        cur.execute(
+            "INSERT INTO resource_history (rid, version, last_updated, deleted, method, content)"
+            " SELECT rid, version, last_updated, deleted, method, content FROM resources"
+            " WHERE rid = ?",
+            (key,),
+        )
+
+    def _write_index(
+        self, cur: Cursor, key: int, index: dict[str, list[tuple]], *, replace: bool
+    ) -> None:
+        if replace:
+            for table in INDEX_TABLES:
+                cur.execute(_DELETE_INDEX[table], (key,))
+        for table, rows in index.items():
+            if rows:
+                cur.executemany(_INSERT_INDEX[table], [(key, *r) for r in rows])
+
+    def _delete(self, cur: Cursor, rtype: str, rid: str) -> WriteResult:
+        row = self._lock_current(cur, rtype, rid)
+        if row is None:
+            return WriteResult(None, 204)
+        key, version, last_lu, deleted, _ = row
+        if deleted:
+            return WriteResult(self._current(cur, rtype, rid), 200, info_outcome("Already deleted"))
+        lu = self.clock.now(after=last_lu)
+        self._move_to_history(cur, key)
+        cur.execute(
+            "UPDATE resources SET version = ?, last_updated = ?, deleted = 1, method = 'DELETE',"
+            " hash = NULL, content = NULL WHERE rid = ?",
+            (version + 1, lu, key),
+        )
+        for table in INDEX_TABLES:
+            cur.execute(_DELETE_INDEX[table], (key,))
+        stored = Stored(rtype, rid, version + 1, lu, True, "DELETE", None)
+        return WriteResult(stored, 200, info_outcome(f"Deleted {rtype}/{rid}"))
+
+    # -- history ------------------------------------------------------------------------------
+    def history(
+        self, ctx: Context, q: HistoryQuery, *, base: str, extra: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """History Bundle of an instance (q.rid), a type (q.rtype) or the system."""
+        if q.rtype is not None:
+            self.check_type(q.rtype)
+        self._guard(ctx, "history", q.rtype, q.rid)
+        with self.backend.read() as cur:
+            key = None
+            if q.rid is not None:
+                row = cur.fetchone(
+                    "SELECT rid FROM resources WHERE rtype = ? AND id = ?", (q.rtype, q.rid)
+                )
+                if row is None:
+                    raise not_found(q.rtype or "", q.rid)
+                key = row[0]
+            rows, total = fetch_history(cur, q, key)
+        path = "/".join(p for p in (q.rtype, q.rid) if p) + ("/" if q.rtype else "") + "_history"
+        return history_bundle(rows, q, base, path, extra, total)
+
+    # -- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        ctx: Context,
+        rtype: str | None,
+        params: list[tuple[str, str]],
+        *,
+        base: str,
+        strict: bool = True,
+        compartment: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        if rtype is not None:
+            self.check_type(rtype)
+        self._guard(ctx, "search", rtype, None)
+        with self.backend.read() as cur:
+            return search.execute(
+                cur, rtype, params, base=base, strict=strict, compartment=compartment
+            )
+
+    # -- bulk load ----------------------------------------------------------------------------
+    def load(self, ctx: Context, resources: Iterable[dict[str, Any]]) -> int:
+        """Store a batch of resources (as updates when they carry an id) in ONE transaction.
+
+        Used by `hygie import`: all-or-nothing for the batch; raises FhirError on the first
+        invalid resource, naming its position.
+        """
+        prepared = []
+        for n, res in enumerate(resources):
+            try:
+                prepared.append(self._prepare(res, None))
+            except FhirError as exc:
+                for issue in exc.issues:
+                    issue.diagnostics = f"resource {n}: {issue.diagnostics}"
+                raise
+        self._guard(ctx, "create", None)
+        with self.backend.write() as cur:
+            for p in prepared:
+                rid = p.resource.get("id")
+                if rid:
+                    self._update(cur, p, rid, None, "PUT")
+                else:
+                    self._insert(cur, p, new_id(), "POST")
+        return len(prepared)
+
+
+def _version_conflict(rtype: str, rid: str, wanted: int, actual: int | None) -> FhirError:
+    now = "does not exist" if actual is None else f"is at version {actual}"
+    return FhirError(
+        412, f"If-Match version {wanted} of {rtype}/{rid} is stale: the resource {now}", "conflict"
+    )
+
+
+def apply_json_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
+    """Apply an RFC 6902 JSON Patch; a malformed or failing patch is the client's error."""
+    import jsonpatch
+
+    if not isinstance(operations, list):
+        raise invalid("A JSON Patch document must be an array of operations")
+    try:
+        return jsonpatch.JsonPatch(operations).apply(document)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise FhirError(422, f"JSON Patch test failed: {exc}", "processing") from exc
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
+        raise FhirError(422, f"Invalid JSON Patch: {exc}", "processing") from exc
