@@ -8,7 +8,9 @@ UTC. Rows exist only for current, non-deleted versions.
 
 from __future__ import annotations
 
-from hygie.store.base import Dialect
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgres"]
 
 # table name -> column names after `rid` (the order of the tuples `index.extract` returns)
 INDEX_TABLES: dict[str, tuple[str, ...]] = {

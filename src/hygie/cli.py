@@ -1,0 +1,71 @@
+"""The `hygie` command line: serve, import, demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from hygie.config import DEFAULT_DB, Config
+
+app = typer.Typer(help="Hygie: France's digital-health services on HL7 FHIR R4.", no_args_is_help=True)
+
+DbOption = typer.Option(DEFAULT_DB, "--db", help="Database URL: sqlite:///path.db or postgresql://…")
+
+
+@app.command()
+def serve(
+    db: str = DbOption,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Server processes."),
+    max_body: int = typer.Option(16 * 1024 * 1024, help="Largest accepted request body, bytes."),
+    public_base: str = typer.Option("", help="Public FHIR base URL when behind a proxy."),
+    server: str = typer.Option("granian", help="ASGI server: granian or uvicorn."),
+) -> None:
+    """Serve the platform (FHIR base /fhir)."""
+    cfg = Config(db=db, max_body=max_body, public_base=public_base or None)
+    os.environ.update(cfg.to_env())
+    from hygie.store import open_repository
+
+    open_repository(db).close()  # create the schema once, before workers start
+    typer.echo(f"Hygie serving http://{host}:{port}/fhir  (database {_redact(db)})")
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run("hygie.rest.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        return
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "hygie.rest.asgi:app", address=host, port=port, interface=Interfaces.ASGI, workers=workers,
+        log_level="warning", backlog=2048,
+    ).serve()
+
+
+@app.command("import")
+def import_(
+    paths: list[Path] = typer.Argument(..., help="Bundle .json or NDJSON (.ndjson, .ndjson.gz) files."),
+    db: str = DbOption,
+    batch: int = typer.Option(1000, help="Resources per database transaction for NDJSON."),
+) -> None:
+    """Load FHIR Bundles (transaction, batch, collection) and NDJSON files."""
+    from hygie.importer import run_import
+
+    code = run_import(paths, db=db, batch=batch)
+    raise typer.Exit(code)
+
+
+def _redact(url: str) -> str:
+    """Never print a database password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,215 @@
+"""The ASGI application: the FHIR REST API under `/fhir`.
+
+Routing is by path shape (http.html's URL patterns), done by hand because it is the product:
+it decides 404 for unknown types, 405 with `Allow` for wrong methods, and every error is an
+OperationOutcome. Repository calls run on a thread pool so the event loop never waits on the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hygie.fhir import definitions
+from hygie.fhir.outcome import FhirError
+from hygie.rest import negotiation
+from hygie.rest.capabilities import capability_statement
+from hygie.rest.http import Request, Response, outcome_response, parse_scope
+from hygie.rest.interactions import Interactions
+from hygie.store import Context, Repository
+
+log = logging.getLogger("hygie.rest")
+
+FHIR_MOUNT = "/fhir"
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass
+class Settings:
+    max_body: int = DEFAULT_MAX_BODY
+    public_base: str | None = None
+    threads: int = 16
+
+
+class Router:
+    """Maps (method, path shape) onto an Interactions handler."""
+
+    def __init__(self, api: Interactions) -> None:
+        self.api = api
+        self.types = definitions.resource_types()
+
+    def route(self, req: Request) -> tuple[Callable[[], Response], bool]:
+        """The handler to run and whether it writes; raises FhirError 404/405."""
+        api, seg, m = self.api, req.segments, req.method
+        ctx = Context.system()
+        if m == "HEAD":
+            m = "GET"
+        n = len(seg)
+        if n == 0:
+            return self._pick(m, {"GET": (lambda: api.search(ctx, req, None), False),
+                                  "POST": (lambda: api.bundle(ctx, req), True)})
+        first = seg[0]
+        if n == 1 and first == "metadata":
+            return self._pick(m, {"GET": (lambda: api.metadata(ctx, req), False)})
+        if n == 1 and first == "_history":
+            return self._pick(m, {"GET": (lambda: api.history(ctx, req, None, None), False)})
+        if n == 1 and first == "_search":
+            return self._pick(m, {"POST": (lambda: api.search_post(ctx, req, None), False)})
+        if first not in self.types:
+            raise FhirError(404, f"Unknown resource type or path '{first}'", "not-supported")
+        t = first
+        if n == 1:
+            return self._pick(m, {
+                "GET": (lambda: api.search(ctx, req, t), False),
+                "POST": (lambda: api.create(ctx, req, t), True),
+                "PUT": (lambda: api.conditional_update(ctx, req, t), True),
+                "DELETE": (lambda: api.conditional_delete(ctx, req, t), True),
+                "PATCH": (lambda: api.patch(ctx, req, t, None), True),
+            })
+        second = seg[1]
+        if n == 2 and second == "_search":
+            return self._pick(m, {"POST": (lambda: api.search_post(ctx, req, t), False),
+                                  "GET": (lambda: api.search(ctx, req, t), False)})
+        if n == 2 and second == "_history":
+            return self._pick(m, {"GET": (lambda: api.history(ctx, req, t, None), False)})
+        if n == 2 and second == "$validate":
+            return self._pick(m, {"POST": (lambda: api.validate(ctx, req, t, None), False)})
+        if second.startswith(("$", "_")):
+            raise FhirError(404, f"Unknown operation or path '{second}'", "not-supported")
+        rid = second
+        if n == 2:
+            return self._pick(m, {
+                "GET": (lambda: api.read(ctx, req, t, rid), False),
+                "PUT": (lambda: api.update(ctx, req, t, rid), True),
+                "PATCH": (lambda: api.patch(ctx, req, t, rid), True),
+                "DELETE": (lambda: api.delete(ctx, req, t, rid), True),
+            })
+        third = seg[2]
+        if n == 3 and third == "_history":
+            return self._pick(m, {"GET": (lambda: api.history(ctx, req, t, rid), False)})
+        if n == 4 and third == "_history":
+            vid = seg[3]
+            return self._pick(m, {"GET": (lambda: api.vread(ctx, req, t, rid, vid), False)})
+        if n == 3 and third == "$validate":
+            return self._pick(m, {"POST": (lambda: api.validate(ctx, req, t, rid), False),
+                                  "GET": (lambda: api.validate(ctx, req, t, rid), False)})
+        if n == 3 and (third in self.types or third == "*"):
+            comp = (t, rid)
+            target = None if third == "*" else third
+            return self._pick(m, {"GET": (lambda: api.search(ctx, req, target, comp), False)})
+        raise FhirError(404, f"No FHIR interaction at '/{'/'.join(seg)}'", "not-supported")
+
+    @staticmethod
+    def _pick(method: str, table: dict[str, tuple[Callable[[], Response], bool]]):
+        if method in table:
+            return table[method]
+        allowed = ", ".join(sorted(set(table) | ({"HEAD"} if "GET" in table else set())))
+        raise FhirError(405, f"Method {method} is not allowed here; allowed: {allowed}",
+                        "not-supported", headers={"Allow": allowed})
+
+
+class FhirApp:
+    """ASGI app for the whole server (FHIR under /fhir)."""
+
+    def __init__(self, repo: Repository, settings: Settings | None = None) -> None:
+        self.repo = repo
+        self.settings = settings or Settings()
+        self.api = Interactions(repo, capabilities=capability_statement)
+        self.router = Router(self.api)
+        self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="hygie-db")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path: str = scope.get("path", "")
+        if path != FHIR_MOUNT and not path.startswith(FHIR_MOUNT + "/"):
+            await self._send(send, scope, _not_here(path))
+            return
+        req = parse_scope(scope, FHIR_MOUNT, self.settings.public_base)
+        try:
+            resp = await self._handle(req, scope, receive)
+        except FhirError as exc:
+            resp = outcome_response(exc)
+        except Exception:  # never leak a stack trace to the client
+            log.exception("internal error on %s %s", req.method, scope.get("path"))
+            resp = outcome_response(FhirError(500, "Internal server error", "exception"))
+        if pretty_requested(req) and resp.body and resp.content_type:
+            resp.body = orjson.dumps(orjson.loads(resp.body), option=orjson.OPT_INDENT_2)
+        await self._send(send, scope, resp)
+
+    async def _handle(self, req: Request, scope: dict[str, Any], receive: Any) -> Response:
+        negotiation.response_format(req)
+        handler, _writes = self.router.route(req)
+        req.body = await self._read_body(scope, receive)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, handler)
+
+    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+        limit = self.settings.max_body
+        for k, v in scope.get("headers", []):
+            if k == b"content-length" and v.isdigit() and int(v) > limit:
+                raise FhirError(413, f"Request body over the limit of {limit} bytes", "too-costly")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                break
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise FhirError(413, f"Request body over the limit of {limit} bytes", "too-costly")
+            chunks.append(chunk)
+            if not msg.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _send(send: Any, scope: dict[str, Any], resp: Response) -> None:
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()]
+        if resp.content_type and (resp.body or resp.status >= 400):
+            headers.append((b"content-type", f"{resp.content_type}; charset=utf-8".encode()))
+        body = b"" if scope.get("method") == "HEAD" or resp.status in (204, 304) else resp.body
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.executor.shutdown(wait=True)
+                self.repo.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def pretty_requested(req: Request) -> bool:
+    return negotiation.pretty(req)
+
+
+def _not_here(path: str) -> Response:
+    if path in ("", "/"):
+        body = orjson.dumps({"name": "Hygie", "fhir": FHIR_MOUNT, "metadata": f"{FHIR_MOUNT}/metadata"})
+        return Response(200, body, {}, "application/json")
+    return outcome_response(FhirError(404, f"Nothing at '{path}'; the FHIR API is at {FHIR_MOUNT}",
+                                      "not-found"))
+
+
+def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:
+    from hygie.store import open_repository
+
+    return FhirApp(open_repository(db_url), settings)

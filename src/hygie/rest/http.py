@@ -1,0 +1,76 @@
+"""The small HTTP toolkit of the FHIR API: a parsed request, and responses that always carry
+FHIR JSON (resources, Bundles, OperationOutcomes) with the right headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+
+from hygie.fhir.outcome import FhirError
+
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    segments: list[str]  # path below the FHIR base, split on "/"
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    base: str
+    body: bytes = b""
+    raw_query: str = ""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    def param(self, name: str) -> str | None:
+        for k, v in self.query:
+            if k == name:
+                return v
+        return None
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = FHIR_JSON
+
+
+def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> Request:
+    path = scope.get("path", "")
+    rest = path[len(mount) :]
+    segments = [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    headers: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        key = k.decode("latin-1").lower()
+        val = v.decode("latin-1")
+        headers[key] = f"{headers[key]}, {val}" if key in headers else val
+    if public_base:
+        base = public_base.rstrip("/")
+    else:
+        host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
+        scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+        base = f"{scheme}://{host}{mount}"
+    return Request(scope["method"], segments, query, headers, base, raw_query=raw_query)
+
+
+def json_body(req: Request) -> Any:
+    """Parse a JSON request body: malformed JSON is a 400 with the parser's message."""
+    if not req.body:
+        raise FhirError(400, "The request body is empty; a FHIR resource was expected", "structure")
+    try:
+        return orjson.loads(req.body)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError(400, f"The body is not valid JSON: {exc}", "structure") from exc
+
+
+def outcome_response(exc: FhirError) -> Response:
+    return Response(exc.status, orjson.dumps(exc.outcome()), dict(exc.headers))
