@@ -1,0 +1,265 @@
+"""Conditions -> SQL predicates over the index tables, identical on SQLite and PostgreSQL.
+
+Every predicate tests one resources alias (`a`) and is `a.rid IN (SELECT rid FROM idx_...)`
+or its negation, so the planners use the (param, value, rid) indexes. Semantics follow
+search.html; the row ranges are [low, high) as written by values.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from hygie.search.normalize import fold
+from hygie.search.query import Chain, Has, Leaf, Node
+from hygie.search.values import identifier_key, of_type_key, parse_reference
+
+SQL = tuple[str, list[Any]]
+_LIKE_ESC = " ESCAPE '\\'"
+_alias = itertools.count()
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def prefix_bounds(text: str) -> tuple[str, str]:
+    """[text, next) so that `x >= lo AND x < hi` is `x starts with text` in code-point order."""
+    return text, text[:-1] + chr(ord(text[-1]) + 1)
+
+
+def _keys(leaf: Leaf) -> SQL:
+    keys = [p.key for p in leaf.params]
+    if len(keys) == 1:
+        return "param = ?", keys
+    return f"param IN ({', '.join('?' * len(keys))})", keys
+
+
+def _ors(parts: list[SQL]) -> SQL:
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+
+
+def _in(a: str, table: str, leaf: Leaf, value_sql: SQL, negate: bool = False) -> SQL:
+    ksql, kargs = _keys(leaf)
+    op = "NOT IN" if negate else "IN"
+    return (
+        f"{a}.rid {op} (SELECT rid FROM {table} WHERE {ksql} AND {value_sql[0]})",
+        kargs + value_sql[1],
+    )
+
+
+TABLES = {
+    "string": "idx_string",
+    "token": "idx_token",
+    "date": "idx_date",
+    "number": "idx_number",
+    "quantity": "idx_quantity",
+    "reference": "idx_reference",
+    "uri": "idx_uri",
+}
+
+
+def _missing(a: str, leaf: Leaf, missing: bool) -> SQL:
+    if leaf.code == "_id":
+        return ("1 = 0" if missing else "1 = 1"), []
+    if leaf.code == "_lastUpdated":
+        return f"{a}.last_updated IS {'' if missing else 'NOT '}NULL", []
+    ksql, kargs = _keys(leaf)
+    op = "NOT IN" if missing else "IN"
+    return f"{a}.rid {op} (SELECT rid FROM {TABLES[leaf.type]} WHERE {ksql})", kargs
+
+
+def _string(v: str, modifier: str | None) -> SQL:
+    if modifier == "exact":
+        return "value = ?", [v]
+    text = fold(v)
+    if modifier == "contains":
+        return "value_norm LIKE ?" + _LIKE_ESC, [f"%{like_escape(text)}%"]
+    lo, hi = prefix_bounds(text)
+    return "value_norm >= ? AND value_norm < ?", [lo, hi]
+
+
+def _token(v: Any, modifier: str | None) -> SQL:
+    if modifier == "text":
+        lo, hi = prefix_bounds(fold(v))
+        return "text_norm >= ? AND text_norm < ?", [lo, hi]
+    system, code = v
+    parts, args = [], []
+    if code is not None:
+        parts.append("code = ?")
+        args.append(code)
+    if system == "":
+        parts.append("system IS NULL")
+    elif system is not None:
+        parts.append("system = ?")
+        args.append(system)
+    return " AND ".join(parts) or "1 = 1", args
+
+
+def _date(v: Any, _m: str | None, low: str = "low", high: str = "high") -> SQL:
+    prefix, lo, hi = v
+    contained = f"({low} >= ? AND {high} <= ?)"
+    if prefix == "eq":
+        return contained, [lo, hi]
+    if prefix == "ne":
+        return f"NOT {contained}", [lo, hi]
+    if prefix == "gt":
+        return f"{high} > ?", [hi]
+    if prefix == "lt":
+        return f"{low} < ?", [lo]
+    if prefix == "ge":
+        return f"({high} > ? OR {contained})", [hi, lo, hi]
+    if prefix == "le":
+        return f"({low} < ? OR {contained})", [lo, lo, hi]
+    if prefix == "sa":
+        return f"{low} >= ?", [hi]
+    if prefix == "eb":
+        return f"{high} <= ?", [lo]
+    # ap: overlap with the value widened by 10% of its distance to now (search.html#prefix)
+    import time
+
+    now = int(time.time() * 1_000_000)
+    gap = max(abs(now - lo), hi - lo) // 10
+    return f"({low} < ? AND {high} > ?)", [hi + gap, lo - gap]
+
+
+def _numeric(v: Any) -> SQL:
+    prefix, value, lo, hi = v[:4]
+    if prefix == "eq":
+        return "(value >= ? AND value < ?)", [lo, hi]
+    if prefix == "ne":
+        return "NOT (value >= ? AND value < ?)", [lo, hi]
+    if prefix == "ap":
+        gap = abs(value) / 10
+        return "(value >= ? AND value <= ?)", [value - gap, value + gap]
+    op = {"gt": ">", "sa": ">", "lt": "<", "eb": "<", "ge": ">=", "le": "<="}[prefix]
+    return f"value {op} ?", [value]
+
+
+def _quantity(v: Any, _m: str | None) -> SQL:
+    sql, args = _numeric(v)
+    system, code = v[4], v[5]
+    if code is not None:
+        sql += " AND code = ?"
+        args.append(code)
+    if system is not None:
+        sql += " AND system = ?"
+        args.append(system)
+    return sql, args
+
+
+def _reference(v: str, modifier: str | None) -> SQL:
+    rtype, rid, version, url = parse_reference(v) if "/" in v or ":" in v else (None, v, None, None)
+    if url and rtype is None:
+        sql, args = "url = ?", [url]
+        if version:
+            sql, args = sql + " AND target_version = ?", [*args, version]
+        return sql, args
+    if modifier and modifier != "missing":
+        if rtype and rtype != modifier:
+            return "1 = 0", []
+        rtype = modifier
+    parts, args = ["target_id = ?"], [rid]
+    if rtype:
+        parts.append("target_type = ?")
+        args.append(rtype)
+    if url and "|" in v:
+        parts.append("target_version = ?")
+        args.append(version)
+    return " AND ".join(parts), args
+
+
+def _uri(v: str, modifier: str | None) -> SQL:
+    if modifier == "below":
+        return "(value = ? OR value LIKE ?" + _LIKE_ESC + ")", [
+            v,
+            like_escape(v.rstrip("/")) + "/%",
+        ]
+    if modifier == "above":
+        segs = v.split("/")
+        prefixes = ["/".join(segs[:i]) for i in range(3, len(segs) + 1)] or [v]
+        return f"value IN ({', '.join('?' * len(prefixes))})", prefixes
+    return "value = ?", [v]
+
+
+_VALUE_SQL: dict[str, Callable[[Any, str | None], SQL]] = {
+    "string": _string,
+    "token": _token,
+    "date": _date,
+    "number": lambda v, m: _numeric(v),
+    "quantity": _quantity,
+    "reference": _reference,
+    "uri": _uri,
+}
+
+
+def _resource_column(a: str, leaf: Leaf) -> SQL:
+    if leaf.code == "_id":
+        ids = [code for _s, code in leaf.values]
+        sql = f"{a}.id IN ({', '.join('?' * len(ids))})"
+        return (f"NOT {sql}" if leaf.modifier == "not" else sql), ids
+    # a stored instant is the point range [t, t+1µs)
+    col = f"{a}.last_updated"
+    return _ors([_date(v, None, col, f"({col} + 1)") for v in leaf.values])
+
+
+def leaf_sql(a: str, leaf: Leaf) -> SQL:
+    if leaf.modifier == "missing":
+        return _ors([_missing(a, leaf, m) for m in leaf.values])
+    if leaf.code in ("_id", "_lastUpdated"):
+        return _resource_column(a, leaf)
+    if leaf.type == "token" and leaf.modifier == "of-type":
+        return _of_type(a, leaf)
+    if leaf.type == "reference" and leaf.modifier == "identifier":
+        return _identifier(a, leaf)
+    value_sql = _ors([_VALUE_SQL[leaf.type](v, leaf.modifier) for v in leaf.values])
+    negate = leaf.type == "token" and leaf.modifier == "not"
+    return _in(a, TABLES[leaf.type], leaf, value_sql, negate)
+
+
+def _derived(a: str, keys: list[int], value_sql: SQL) -> SQL:
+    ksql = f"param IN ({', '.join('?' * len(keys))})"
+    return f"{a}.rid IN (SELECT rid FROM idx_token WHERE {ksql} AND {value_sql[0]})", [
+        *keys,
+        *value_sql[1],
+    ]
+
+
+def _of_type(a: str, leaf: Leaf) -> SQL:
+    keys = [of_type_key(p.key) for p in leaf.params]
+    parts = [
+        ("(system = ? AND code = ?)" if s else "code = ?", [s, f"{c}|{v}"] if s else [f"{c}|{v}"])
+        for s, c, v in leaf.values
+    ]
+    return _derived(a, keys, _ors(parts))
+
+
+def _identifier(a: str, leaf: Leaf) -> SQL:
+    keys = [identifier_key(p.key) for p in leaf.params]
+    return _derived(a, keys, _ors([_token(v, None) for v in leaf.values]))
+
+
+def node_sql(a: str, node: Node) -> SQL:
+    if isinstance(node, Leaf):
+        return leaf_sql(a, node)
+    t = f"t{next(_alias) % 1_000_000}"
+    inner_sql, inner_args = node_sql(t, node.inner)
+    if isinstance(node, Chain):
+        keys = [p.key for p in node.params]
+        ksql = f"ref.param IN ({', '.join('?' * len(keys))})"
+        sql = (
+            f"{a}.rid IN (SELECT ref.rid FROM idx_reference ref JOIN resources {t}"
+            f" ON {t}.rtype = ref.target_type AND {t}.id = ref.target_id"
+            f" WHERE {ksql} AND ref.target_type IN ({', '.join('?' * len(node.target_types))})"
+            f" AND {t}.deleted = 0 AND {inner_sql})"
+        )
+        return sql, [*keys, *node.target_types, *inner_args]
+    assert isinstance(node, Has)
+    sql = (
+        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM idx_reference ref"
+        f" JOIN resources {t} ON {t}.rid = ref.rid WHERE ref.param = ? AND {inner_sql})"
+    )
+    return sql, [node.param.key, *inner_args]

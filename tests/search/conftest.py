@@ -1,0 +1,91 @@
+"""A real SQLite database with the core tables and the search index, behind a tiny Cursor.
+
+The query tests only use the `cursor` and `load` fixtures, so they can be re-run against
+PostgreSQL by overriding these two fixtures with the store's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from hygie.search import INDEX_TABLES, extract, index_ddl
+from hygie.store.base import Cursor
+
+CORE_DDL = [
+    """CREATE TABLE resources (rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
+    version INTEGER NOT NULL, last_updated BIGINT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+    hash BLOB, content TEXT NOT NULL, UNIQUE (rtype, id))""",
+]
+BASE = "http://test/fhir"
+
+
+class SqliteCursor(Cursor):
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, args)
+
+    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.conn.execute(sql, args).fetchone()
+
+    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
+        return self.conn.execute(sql, args).fetchone()[0]
+
+
+@pytest.fixture
+def cursor() -> Iterator[Cursor]:
+    conn = sqlite3.connect(":memory:")
+    for stmt in CORE_DDL + index_ddl("sqlite"):
+        conn.execute(stmt)
+    yield SqliteCursor(conn)
+    conn.close()
+
+
+def insert(cur: Cursor, resource: dict[str, Any], last_updated: int, deleted: bool = False) -> int:
+    rid = cur.insert_returning_id(
+        "INSERT INTO resources (rtype, id, version, last_updated, deleted, content)"
+        " VALUES (?, ?, 1, ?, ?, ?) RETURNING rid",
+        [
+            resource["resourceType"],
+            resource["id"],
+            last_updated,
+            int(deleted),
+            orjson.dumps(resource).decode(),
+        ],
+    )
+    if not deleted:
+        for table, rows in extract(resource).items():
+            if rows:
+                cols = ", ".join(("rid", *INDEX_TABLES[table]))
+                marks = ", ".join("?" * (len(INDEX_TABLES[table]) + 1))
+                cur.executemany(
+                    f"INSERT INTO {table} ({cols}) VALUES ({marks})", [(rid, *r) for r in rows]
+                )
+    return rid
+
+
+@pytest.fixture
+def load(cursor: Cursor) -> Callable[..., None]:
+    """Insert resources (with their index rows); last_updated grows by one second each."""
+    state = {"t": 1_700_000_000_000_000}
+
+    def _load(*resources: dict[str, Any], deleted: bool = False) -> None:
+        for r in resources:
+            state["t"] += 1_000_000
+            insert(cursor, r, state["t"], deleted)
+
+    return _load
