@@ -46,8 +46,62 @@ class SqliteCursor(Cursor):
         return self.conn.execute(sql, args).fetchone()[0]
 
 
-@pytest.fixture
-def cursor() -> Iterator[Cursor]:
+class PostgresCursor(SqliteCursor):
+    dialect = "postgres"  # type: ignore[assignment]
+
+    def _run(self, sql: str, args: Sequence[Any]) -> Any:
+        return self.conn.execute(sql.replace("?", "%s"), list(args))
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._run(sql, args)
+
+    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self._run(sql, args).fetchone()
+
+    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._run(sql, args).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+    def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
+        return self._run(sql, args).fetchone()[0]
+
+
+PG_CORE_DDL = [
+    """CREATE TABLE resources (rid BIGSERIAL PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
+    version INTEGER NOT NULL, last_updated BIGINT NOT NULL, deleted SMALLINT NOT NULL DEFAULT 0,
+    hash BYTEA, content TEXT NOT NULL, UNIQUE (rtype, id))""",
+]
+
+
+@pytest.fixture(scope="session")
+def _search_pg(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A PostgreSQL database with the search schema (from the shared server fixtures)."""
+    try:
+        import psycopg
+
+        start = request.getfixturevalue("postgres_factory")
+        server = start(fsync=False)
+    except Exception as exc:  # no PostgreSQL binaries on this machine
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    with server.admin() as admin:
+        admin.execute("CREATE DATABASE search_tests")
+    conn = psycopg.connect(server.url("search_tests"), autocommit=True)
+    for stmt in PG_CORE_DDL + index_ddl("postgres"):
+        conn.execute(stmt)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def cursor(request: pytest.FixtureRequest) -> Iterator[Cursor]:
+    if request.param == "postgres":
+        conn = request.getfixturevalue("_search_pg")
+        conn.execute("TRUNCATE resources, " + ", ".join(INDEX_TABLES) + " RESTART IDENTITY")
+        yield PostgresCursor(conn)
+        return
     conn = sqlite3.connect(":memory:")
     for stmt in CORE_DDL + index_ddl("sqlite"):
         conn.execute(stmt)

@@ -6,7 +6,8 @@ import pytest
 
 from hygie.fhir.outcome import FhirError
 from hygie.search import execute, matching_ids
-from tests.search.conftest import BASE
+
+BASE = "http://test/fhir"
 
 
 def patient(pid, family, given, birth, gender="female", **extra):

@@ -63,6 +63,9 @@ def index_ddl(dialect: Dialect) -> list[str]:
             t = _TYPES[c]
             if table in _NUMERIC and c in ("value", "low", "high"):
                 t = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
+            elif t.startswith("TEXT") and dialect == "postgres":
+                # byte order, as SQLite's BINARY: prefix ranges and sorts agree on both
+                t = t.replace("TEXT", 'TEXT COLLATE "C"', 1)
             defs.append(f"{c} {t}")
         stmts.append(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
         stmts.append(f"CREATE INDEX IF NOT EXISTS {table}_rid ON {table} (rid)")
