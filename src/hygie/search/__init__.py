@@ -1,9 +1,20 @@
 """FHIR search: index extraction at write time and search execution over the index tables."""
 
+from hygie.search.capabilities import supported_modifiers, supported_parameters
 from hygie.search.execute import execute, matching_ids
 from hygie.search.index import extract
 from hygie.search.keys import param_key
 from hygie.search.parse import parse
 from hygie.search.schema import INDEX_TABLES, index_ddl
 
-__all__ = ["INDEX_TABLES", "execute", "extract", "index_ddl", "matching_ids", "param_key", "parse"]
+__all__ = [
+    "INDEX_TABLES",
+    "execute",
+    "extract",
+    "index_ddl",
+    "matching_ids",
+    "param_key",
+    "parse",
+    "supported_modifiers",
+    "supported_parameters",
+]

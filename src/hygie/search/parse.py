@@ -8,7 +8,7 @@ from hygie.fhir.definitions import resource_types
 from hygie.fhir.outcome import FhirError
 from hygie.search.normalize import date_range, decimal_range
 from hygie.search.query import Chain, Has, Include, Leaf, Node, SearchQuery
-from hygie.search.registry import SearchParam, params_for
+from hygie.search.registry import RESOURCE_COLUMNS, SearchParam, params_for
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 1000
@@ -105,6 +105,9 @@ def _value(name: str, p: SearchParam, modifier: str | None, raw: str) -> object:
 
 def _leaf(name: str, params: list[SearchParam], modifier: str | None, raw: str) -> Leaf:
     p = params[0]
+    allowed = {"_id": (None, "missing", "not"), "_lastUpdated": (None, "missing")}
+    if p.code in RESOURCE_COLUMNS and modifier not in allowed[p.code]:
+        raise bad(name, f"modifier ':{modifier}' is not supported for {p.code}")
     if modifier and modifier not in MODIFIERS[p.type]:
         if not (p.type == "reference" and modifier in resource_types()):
             raise bad(name, f"modifier ':{modifier}' is not supported for a {p.type} parameter")

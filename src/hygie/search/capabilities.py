@@ -1,0 +1,46 @@
+"""What the engine really supports, for the CapabilityStatement (truthfully, per type)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hygie.fhir.definitions import resource_types
+from hygie.search.parse import MODIFIERS
+from hygie.search.registry import params_for
+
+RESULT_PARAMETERS = [
+    "_count", "_sort", "_total", "_summary", "_elements", "_include", "_revinclude", "_type",
+    "_has",
+]  # fmt: skip
+NOT_SUPPORTED = {
+    "_text": "full-text search is not supported yet",
+    "_content": "full-text search is not supported yet",
+    "_query": "named queries are not supported",
+    "_list": "not supported",
+    "composite": "composite parameters are not supported yet",
+    "special": "special parameters (near) are not supported yet",
+    ":in / :not-in / :above / :below on tokens": "terminology modifiers are not supported yet",
+}
+
+
+def supported_parameters() -> dict[str, list[dict[str, Any]]]:
+    """Resource type -> CapabilityStatement.rest.resource.searchParam entries."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rtype in sorted(resource_types()):
+        out[rtype] = [
+            {
+                "name": p.code,
+                "definition": p.url,
+                "type": p.type,
+                "documentation": p.description,
+            }
+            for p in sorted(params_for(rtype).values(), key=lambda p: p.code)
+        ]
+    return out
+
+
+def supported_modifiers() -> dict[str, list[str]]:
+    """Parameter type -> modifiers accepted (reference also takes `:[Type]`)."""
+    out = {t: sorted(m) for t, m in MODIFIERS.items()}
+    out["reference"] = sorted([*out["reference"], "[type]"])
+    return out
