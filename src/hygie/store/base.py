@@ -8,11 +8,12 @@ placeholders; the PostgreSQL backend translates them once per statement text (ca
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Dialect = Literal["sqlite", "postgres"]
+T = TypeVar("T")
 
 
 class Cursor(ABC):
@@ -50,6 +51,15 @@ class Backend(ABC):
     @contextmanager
     def write(self) -> Iterator[Cursor]:
         """A write transaction: commits when the block exits normally, rolls back on error."""
+
+    def run_write(self, job: Callable[[Cursor], T]) -> T:
+        """Run `job(cursor)` in a write transaction and return its result once committed.
+
+        Backends may commit several concurrent jobs together (group commit); a job that raises
+        is rolled back alone and its exception re-raised to its caller.
+        """
+        with self.write() as cur:
+            return job(cur)
 
     @abstractmethod
     def create_schema(self, ddl: Sequence[str]) -> None: ...

@@ -228,7 +228,8 @@ class BundleProcessor:
         for e in entries:
             if e.method != "GET":
                 repo._guard(ctx, e.method.lower(), e.rtype, e.rid)
-        with repo.backend.write() as cur:
+
+        def job(cur: Any) -> None:
             mapping = self._resolve_identities(cur, entries, base)
             self._check_duplicates(entries)
             for e in ordered:
@@ -236,6 +237,8 @@ class BundleProcessor:
                     results[e.index] = self._get(ctx, e, base, cur)
                 else:
                     results[e.index] = self._tx_write(cur, e, mapping)
+
+        repo.backend.run_write(job)
         return [results[e.index] for e in entries]
 
     def _resolve_identities(self, cur: Any, entries: list[Entry], base: str) -> dict[str, str]:

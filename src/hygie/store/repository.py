@@ -182,12 +182,14 @@ class Repository:
     ) -> WriteResult:
         prepared = self._prepare(resource, rtype)
         self._guard(ctx, "create", prepared.rtype)
-        with self.backend.write() as cur:
+        def job(cur: Cursor) -> WriteResult:
             if if_none_exist:
                 found = self._conditional_match(cur, prepared.rtype, if_none_exist)
                 if found:
                     return WriteResult(self._current(cur, prepared.rtype, found), 200)
             return self._insert(cur, prepared, new_id(), "POST")
+
+        return self.backend.run_write(job)
 
     def update(
         self,
@@ -212,8 +214,7 @@ class Repository:
                 )
         prepared = self._prepare(resource, rtype)
         self._guard(ctx, "update", rtype, rid)
-        with self.backend.write() as cur:
-            return self._update(cur, prepared, rid, if_match, method)
+        return self.backend.run_write(lambda cur: self._update(cur, prepared, rid, if_match, method))
 
     def conditional_update(
         self, ctx: Context, rtype: str, query: str, resource: Any, *, if_match: int | None = None
@@ -222,7 +223,7 @@ class Repository:
         prepared = self._prepare(resource, rtype)
         body_id = prepared.resource.get("id")
         self._guard(ctx, "update", rtype, body_id)
-        with self.backend.write() as cur:
+        def job(cur: Cursor) -> WriteResult:
             found = self._conditional_match(cur, rtype, query)
             if found is None:
                 if body_id is not None:
@@ -237,6 +238,8 @@ class Repository:
                     f"{rtype}.id",
                 )
             return self._update(cur, prepared, found, if_match, "PUT")
+
+        return self.backend.run_write(job)
 
     def patch(
         self,
@@ -268,17 +271,18 @@ class Repository:
     def delete(self, ctx: Context, rtype: str, rid: str) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, rid)
-        with self.backend.write() as cur:
-            return self._delete(cur, rtype, rid)
+        return self.backend.run_write(lambda cur: self._delete(cur, rtype, rid))
 
     def conditional_delete(self, ctx: Context, rtype: str, query: str) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, None)
-        with self.backend.write() as cur:
+        def job(cur: Cursor) -> WriteResult:
             found = self._conditional_match(cur, rtype, query)
             if found is None:
                 return WriteResult(None, 204)
             return self._delete(cur, rtype, found)
+
+        return self.backend.run_write(job)
 
     # -- write internals (inside a write transaction) -----------------------------------------
     def _prepare(self, resource: Any, rtype: str | None) -> Prepared:
@@ -451,14 +455,16 @@ class Repository:
                     issue.diagnostics = f"resource {n}: {issue.diagnostics}"
                 raise
         self._guard(ctx, "create", None)
-        with self.backend.write() as cur:
+        def job(cur: Cursor) -> int:
             for p in prepared:
                 rid = p.resource.get("id")
                 if rid:
                     self._update(cur, p, rid, None, "PUT")
                 else:
                     self._insert(cur, p, new_id(), "POST")
-        return len(prepared)
+            return len(prepared)
+
+        return self.backend.run_write(job)
 
 
 def _version_conflict(rtype: str, rid: str, wanted: int, actual: int | None) -> FhirError:

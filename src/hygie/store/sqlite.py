@@ -1,8 +1,8 @@
 """SQLite backend: the embedded default.
 
-WAL journal, one writer at a time (a process-wide lock in front of `BEGIN IMMEDIATE` is the
-writer queue; other processes wait on SQLite's busy timeout), any number of readers on
-per-thread connections. `synchronous=NORMAL` in WAL mode loses no committed transaction when the
+WAL journal, one writer at a time: write jobs go through a queue to one writer thread that
+commits concurrent jobs together (`_group_commit.py`); other processes wait on SQLite's busy
+timeout. Any number of readers on per-thread connections. `synchronous=NORMAL` in WAL mode loses no committed transaction when the
 process is killed (the WAL is in the OS page cache); `--sqlite-sync full` also survives power loss.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hygie.store.base import Backend, Cursor
+from hygie.store._group_commit import GroupCommitWriter
+from hygie.store.base import Backend, Cursor, T
 
 
 class SQLiteCursor(Cursor):
@@ -56,22 +57,36 @@ class SQLiteBackend(Backend):
         with self._write_lock:
             conn = self._conn()
             conn.execute("PRAGMA journal_mode=WAL")
+        self._writer: GroupCommitWriter | None = None
+        self._writer_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA mmap_size=268435456")
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA mmap_size=268435456")
+            conn = self._connect()
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
         return conn
+
+    def run_write(self, job: Callable[[Cursor], T]) -> T:
+        if self._conn().in_transaction:  # already inside a write on this thread
+            return job(SQLiteCursor(self._conn()))
+        if threading.current_thread().name == "hygie-sqlite-writer":
+            raise RuntimeError("nested run_write from inside a write job")
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = GroupCommitWriter(self._connect, self._write_lock, SQLiteCursor)
+        return self._writer.submit(job)
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -103,6 +118,10 @@ class SQLiteBackend(Backend):
                 cur.execute(stmt)
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         with self._all_lock:
             for conn in self._all:
                 try:
