@@ -47,15 +47,43 @@ def serve(
 
 @app.command("import")
 def import_(
-    paths: list[Path] = typer.Argument(..., help="Bundle .json or NDJSON (.ndjson, .ndjson.gz) files."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Bundle (.json, .json.gz) or NDJSON (.ndjson, .ndjson.gz) files, or directories."
+    ),
     db: str = DbOption,
     batch: int = typer.Option(1000, help="Resources per database transaction for NDJSON."),
+    workers: int = typer.Option(
+        1, help="Processes that parse, validate and index NDJSON batches (order across batches "
+        "is then not kept)."
+    ),
 ) -> None:
-    """Load FHIR Bundles (transaction, batch, collection) and NDJSON files."""
+    """Load FHIR Bundles (transaction, batch, collection…) and NDJSON files.
+
+    NDJSON: one resource per line, stored --batch resources per transaction. Every line of a
+    refused batch is validated on its own: invalid lines are reported as file:line and skipped,
+    the valid rest of the batch is stored. A transaction or collection Bundle file is all or
+    nothing: one invalid entry stores nothing of it (entries are reported by index). Batch
+    Bundle entries succeed or fail one by one. Exit code 1 if anything was not stored.
+    """
     from hygie.importer import run_import
 
-    code = run_import(paths, db=db, batch=batch)
+    code = run_import(paths, db=db, batch=batch, workers=workers)
     raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    db: str = DbOption,
+    if_empty: bool = typer.Option(
+        False, "--if-empty", help="Do nothing when the database already holds resources."
+    ),
+    patients: int = typer.Option(200, help="Number of synthetic patients."),
+    seed: int = typer.Option(2026, help="Seed of the generator (same seed, same data)."),
+) -> None:
+    """Load a small synthetic French population (test INS, RPPS, FINESS) for demonstration."""
+    from hygie.demo import run_demo
+
+    raise typer.Exit(run_demo(db, if_empty=if_empty, patients=patients, seed=seed))
 
 
 def _redact(url: str) -> str:

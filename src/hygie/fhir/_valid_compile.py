@@ -58,7 +58,6 @@ class Elem:
     systems: Expansion | None = None  # required binding on a Coding/CodeableConcept
     value_set: str | None = None  # the required binding's ValueSet, when it can be checked
     targets: frozenset[str] | None = NO_REFERENCE  # Reference: allowed target types, None = any
-    max: int | None = None  # an explicit numeric max other than 1 (max "0" forbids the element)
 
 
 # Compiling registers unfinished nodes (for cycles); the lock keeps other threads from seeing them.
@@ -115,8 +114,8 @@ class _Builder:
         required = []
         for element in self.by_parent[path]:
             name = element["path"].rpartition(".")[2]
-            if self.primitive and name == "value":
-                continue  # the JSON value itself, checked by the primitive's check
+            if (self.primitive and name == "value") or element.get("max") == "0":
+                continue  # the primitive's JSON value is checked by its check; max 0 is absent
             elems = self._elements(element, name)
             for elem in elems:
                 node.children[elem.key] = elem
@@ -126,19 +125,17 @@ class _Builder:
         return node
 
     def _elements(self, element: dict[str, Any], name: str) -> list[Elem]:
-        max_ = element.get("max", "*")
-        many = max_ != "1"
-        explicit_max = int(max_) if max_ not in ("1", "*") else None
+        many = element.get("max", "*") != "1"
         if "contentReference" in element:
             target = self.build(element["contentReference"].lstrip("#"))
-            return [Elem(name, name, COMPLEX, target.name, many, node=target, max=explicit_max)]
+            return [Elem(name, name, COMPLEX, target.name, many, node=target)]
         out: list[Elem] = []
         types = element.get("type", [])
         is_choice = name.endswith("[x]")
         for t in types:
             code = self._type_code(t, element, name)
             key = name[:-3] + code[0].upper() + code[1:] if is_choice else name
-            elem = Elem(key, key, COMPLEX, code, many, max=explicit_max)
+            elem = Elem(key, key, COMPLEX, code, many)
             elem.choice = name if is_choice else None
             self._fill(elem, element, t, code)
             out.append(elem)

@@ -127,9 +127,35 @@ def _number_check(name: str) -> PrimitiveCheck:
     return check
 
 
+# The spec's base64Binary regex `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`: whitespace-separated quartets.
+_QUARTETS = re.compile(r"\(\\s\*\((\[[^\]]+\])\)\{4\}\\s\*\)\+")
+
+
+def _quartets_matcher(char_class: str) -> Callable[[str], bool]:
+    """A regex of the `_QUARTETS` shape, in linear time: Python's re spends ~100 ns per quartet
+    on it (half a second for a 4 MB attachment). The language is the same: runs of characters
+    of the class, separated by whitespace, each a whole number of quartets."""
+    only_class_or_space = re.compile(char_class[:-1] + r"\s]*", re.ASCII).fullmatch
+
+    def match(value: str) -> bool:
+        if not only_class_or_space(value):
+            return False
+        runs = value.split()  # exact here: the only whitespace left is ASCII
+        return bool(runs) and all(len(run) % 4 == 0 for run in runs)
+
+    return match
+
+
+def _fullmatch(name: str) -> Callable[[str], Any] | None:
+    rx = spec_regex(name)
+    if rx is None:
+        return None
+    quartets = _QUARTETS.fullmatch(rx)
+    return _quartets_matcher(quartets[1]) if quartets else re.compile(rx, re.ASCII).fullmatch
+
+
 def _string_check(name: str) -> PrimitiveCheck:
-    pattern = compile_spec_regex(name)
-    fullmatch = pattern.fullmatch if pattern is not None else None
+    fullmatch = _fullmatch(name)
     max_length = _value_element(name).get("maxLength")
 
     def check(value: Any) -> tuple[str, str] | None:
@@ -140,7 +166,7 @@ def _string_check(name: str) -> PrimitiveCheck:
             return "value", f"an empty string is not a valid {name}"
         if max_length is not None and len(value) > max_length:
             return "value", f"a {name} is limited to {max_length} characters"
-        if fullmatch is not None and fullmatch(value) is None:
+        if fullmatch is not None and not fullmatch(value):
             return "value", f"{_shown(value)} is not a valid {name}"
         return None
 

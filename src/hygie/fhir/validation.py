@@ -10,7 +10,7 @@ use the spec's own regexes (`_valid_primitives`), required bindings the official
 
 Checked: `resourceType` (known, concrete, the expected one); unknown properties at every level
 (datatypes, BackboneElements, `contentReference`, `_name` primitive companions); cardinality
-(min, JSON array or not, explicit max, no empty objects/arrays/strings, nulls only aligned with
+(min, JSON array or not as max says, no empty objects/arrays/strings, nulls only aligned with
 a `_name` array: json.html); primitive JSON types, formats and ranges; choice elements (one
 allowed `name[Type]`); contained resources (validated as resources, need an id, no nested
 `contained`, a warning for meta.versionId/lastUpdated: dom-2, dom-4); required bindings on code,
@@ -79,12 +79,13 @@ class _Walker:
 
     def resource(self, res: Any, path: str | None, expected: str | None) -> None:
         rtype = res.get("resourceType") if type(res) is dict else None
-        where = path or expected or (rtype if isinstance(rtype, str) else None) or "Resource"
+        known = type(rtype) is str and rtype in resource_types()
+        where = path or expected or (rtype if known else "Resource")
         if type(res) is not dict:
             self.error("structure", where, "a resource must be a JSON object")
         elif rtype is None:
             self.error("required", where, "resourceType is missing")
-        elif type(rtype) is not str or rtype not in resource_types():
+        elif not known:
             self.error("invalid", where, f"{rtype!r} is not a known R4 resource type")
         elif expected is not None and rtype != expected:
             self.error("invalid", where, f"a {expected} is expected, found a {rtype}")
@@ -136,8 +137,6 @@ class _Walker:
             self.error("structure", base, f"{text} (the element repeats)")
         elif not value:
             self.error("structure", base, "empty arrays are not allowed")
-        elif elem.max is not None and len(value) > elem.max:
-            self.error("structure", base, f"at most {elem.max} values are allowed")
         elif elem.kind == PRIMITIVE:
             self.primitives(elem, value, obj, base)
         elif elem.kind == COMPANION:

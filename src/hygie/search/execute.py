@@ -22,7 +22,7 @@ def matching_ids(
 ) -> list[tuple[int, str]]:
     """(rid, id) of current resources matching `params` (conditional create/update/delete)."""
     q = parse(rtype, params)
-    wsql, wargs = where(q, None)
+    wsql, wargs = where(q, None, cur.dialect)
     rows = cur.fetchall(
         f"SELECT r.rid, r.id FROM resources r WHERE {wsql} LIMIT ?", [*wargs, limit]
     )
@@ -69,7 +69,7 @@ def execute(
     path = _path(q, compartment)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if q.summary == "count" or q.count == 0:
-        csql, cargs = count_select(q, compartment)
+        csql, cargs = count_select(q, compartment, cur.dialect)
         bundle["total"] = int(cur.fetchone(csql, cargs)[0])  # type: ignore[index]
         bundle["link"] = [{"relation": "self", "url": _link(base, path, q.applied, None)}]
         return bundle
@@ -99,7 +99,7 @@ def execute(
         if q.total is None:
             bundle["total"] = len(rows)
         else:
-            csql, cargs = count_select(q, compartment)
+            csql, cargs = count_select(q, compartment, cur.dialect)
             bundle["total"] = int(cur.fetchone(csql, cargs)[0])  # type: ignore[index]
     matches: list[Row] = [(int(r[0]), r[1], r[2], r[3]) for r in rows]
     entries = [_entry(base, r, "match", q) for r in matches]

@@ -110,10 +110,11 @@ def _date(v: Any, _m: str | None, low: str = "low", high: str = "high") -> SQL:
         return f"{high} > ?", [hi]
     if prefix == "lt":
         return f"{low} < ?", [lo]
+    # ge/le: "above/below or contained" simplify since low < high on every row
     if prefix == "ge":
-        return f"({high} > ? OR {contained})", [hi, lo, hi]
+        return f"({low} >= ? OR {high} > ?)", [lo, hi]
     if prefix == "le":
-        return f"({low} < ? OR {contained})", [lo, lo, hi]
+        return f"({low} < ? OR {high} <= ?)", [lo, hi]
     if prefix == "sa":
         return f"{low} >= ?", [hi]
     if prefix == "eb":
@@ -247,19 +248,21 @@ def node_sql(a: str, node: Node) -> SQL:
         return leaf_sql(a, node)
     t = f"t{next(_alias) % 1_000_000}"
     inner_sql, inner_args = node_sql(t, node.inner)
+    # CROSS JOIN fixes SQLite's join order (the matches of `inner` first, then their
+    # references through the index); PostgreSQL plans it as an ordinary inner join.
     if isinstance(node, Chain):
         keys = [p.key for p in node.params]
-        ksql = f"ref.param IN ({', '.join('?' * len(keys))})"
         sql = (
-            f"{a}.rid IN (SELECT ref.rid FROM idx_reference ref JOIN resources {t}"
-            f" ON {t}.rtype = ref.target_type AND {t}.id = ref.target_id"
-            f" WHERE {ksql} AND ref.target_type IN ({', '.join('?' * len(node.target_types))})"
+            f"{a}.rid IN (SELECT ref.rid FROM resources {t} CROSS JOIN idx_reference ref"
+            f" WHERE ref.target_type = {t}.rtype AND ref.target_id = {t}.id"
+            f" AND ref.param IN ({', '.join('?' * len(keys))})"
+            f" AND ref.target_type IN ({', '.join('?' * len(node.target_types))})"
             f" AND {t}.deleted = 0 AND {inner_sql})"
         )
         return sql, [*keys, *node.target_types, *inner_args]
     assert isinstance(node, Has)
     sql = (
-        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM idx_reference ref"
-        f" JOIN resources {t} ON {t}.rid = ref.rid WHERE ref.param = ? AND {inner_sql})"
+        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM resources {t}"
+        f" CROSS JOIN idx_reference ref WHERE ref.rid = {t}.rid AND ref.param = ? AND {inner_sql})"
     )
     return sql, [node.param.key, *inner_args]

@@ -33,10 +33,15 @@ class SortKey:
     desc: bool
 
 
-def where(q: SearchQuery, compartment: tuple[str, str] | None, a: str = "r") -> SQL:
+def where(
+    q: SearchQuery, compartment: tuple[str, str] | None, dialect: Dialect = "sqlite", a: str = "r"
+) -> SQL:
     parts, args = [f"{a}.deleted = 0"], []
+    # SQLite has no statistics: keep it from scanning every resource of the type when an
+    # index condition exists; `+col` disables the (rtype, id) index for this term only.
+    driven = (q.conditions or compartment) and dialect == "sqlite"
     if len(q.types) == 1:
-        parts.append(f"{a}.rtype = ?")
+        parts.append(f"{'+' if driven else ''}{a}.rtype = ?")
         args.append(q.types[0])
     elif q.rtype is None and q.types != _all_types():
         parts.append(f"{a}.rtype IN ({', '.join('?' * len(q.types))})")
@@ -110,7 +115,7 @@ def page_select(
 ) -> SQL:
     """SELECT rid, rtype, id, content, s0..sn of one page, in page order reversed if backwards."""
     keys = sort_keys(q, dialect)
-    wsql, wargs = where(q, compartment)
+    wsql, wargs = where(q, compartment, dialect)
     cols = "".join(f", {k.sql} AS s{i}" for i, k in enumerate(keys))
     inner = f"SELECT r.rid, r.rtype, r.id, r.content{cols} FROM resources r WHERE {wsql}"
     args = [x for k in keys for x in k.args] + wargs
@@ -126,6 +131,6 @@ def page_select(
     return outer, [*args, limit]
 
 
-def count_select(q: SearchQuery, compartment: tuple[str, str] | None) -> SQL:
-    wsql, wargs = where(q, compartment)
+def count_select(q: SearchQuery, compartment: tuple[str, str] | None, dialect: Dialect) -> SQL:
+    wsql, wargs = where(q, compartment, dialect)
     return f"SELECT COUNT(*) FROM resources r WHERE {wsql}", wargs

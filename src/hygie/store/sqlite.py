@@ -85,7 +85,7 @@ class SQLiteBackend(Backend):
             raise RuntimeError("nested run_write from inside a write job")
         with self._writer_lock:
             if self._writer is None:
-                self._writer = GroupCommitWriter(self._connect, self._write_lock, SQLiteCursor)
+                self._writer = GroupCommitWriter(self._conn, self._write_lock, SQLiteCursor)
         return self._writer.submit(job)
 
     @contextmanager
