@@ -34,7 +34,12 @@ def structure_definitions() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in ("profiles-types", "profiles-resources"):
         for res in bundle_resources(name):
-            if res.get("resourceType") == "StructureDefinition" and res.get("derivation") != "constraint":
+            if (
+                res.get("resourceType") == "StructureDefinition"
+                and res.get("derivation") != "constraint"
+                # the redistribution adds SubscriptionStatus from R4B (4.3.0): not an R4 type
+                and res.get("fhirVersion", FHIR_VERSION) == FHIR_VERSION
+            ):
                 out[res["type"] if res["kind"] != "logical" else res["id"]] = res
     return out
 
