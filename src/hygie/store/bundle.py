@@ -53,35 +53,41 @@ class Entry:
     extra: list[str] = field(default_factory=list)
 
 
-def parse_entries(bundle: dict[str, Any], base: str) -> list[Entry]:
+def parse_entries(bundle: dict[str, Any], base: str) -> list[Entry | FhirError]:
+    """One Entry per bundle entry, or the FhirError that makes that entry unusable."""
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise invalid("Bundle.entry must be an array", "Bundle.entry")
-    out = []
+    out: list[Entry | FhirError] = []
     for n, raw in enumerate(entries):
-        where = f"Bundle.entry[{n}]"
-        if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-            raise invalid(f"{where} needs a request", f"{where}.request")
-        req = raw["request"]
-        method = req.get("method")
-        url = req.get("url")
-        if method not in _ORDER:
-            raise invalid(f"{where}.request.method '{method}' is not supported", f"{where}.request.method")
-        if not isinstance(url, str) or not url:
-            raise invalid(f"{where}.request.url is required", f"{where}.request.url")
-        rtype, rid, query, vid, extra = split_url(url, base)
-        if rtype is not None and rtype not in definitions.resource_types() and method != "GET":
-            raise FhirError(404, f"{where}: unknown resource type '{rtype}'", "not-supported",
-                            expression=f"{where}.request.url")
-        out.append(
-            Entry(
-                index=n, method=method, url=url, rtype=rtype, rid=rid, query=query,
-                full_url=raw.get("fullUrl"), resource=raw.get("resource"),
-                if_match=_etag_version(req.get("ifMatch")), if_none_exist=req.get("ifNoneExist"),
-                vid=vid, extra=extra,
-            )
-        )
+        try:
+            out.append(parse_entry(n, raw, base))
+        except FhirError as exc:
+            out.append(exc)
     return out
+
+
+def parse_entry(n: int, raw: Any, base: str) -> Entry:
+    where = f"Bundle.entry[{n}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise invalid(f"{where} needs a request", f"{where}.request")
+    req = raw["request"]
+    method = req.get("method")
+    url = req.get("url")
+    if method not in _ORDER:
+        raise invalid(f"{where}.request.method '{method}' is not supported", f"{where}.request.method")
+    if not isinstance(url, str) or not url:
+        raise invalid(f"{where}.request.url is required", f"{where}.request.url")
+    rtype, rid, query, vid, extra = split_url(url, base)
+    if rtype is not None and rtype not in definitions.resource_types():
+        raise FhirError(404, f"{where}: unknown resource type '{rtype}'", "not-supported",
+                        expression=f"{where}.request.url")
+    return Entry(
+        index=n, method=method, url=url, rtype=rtype, rid=rid, query=query,
+        full_url=raw.get("fullUrl"), resource=raw.get("resource"),
+        if_match=_etag_version(req.get("ifMatch")), if_none_exist=req.get("ifNoneExist"),
+        vid=vid, extra=extra,
+    )
 
 
 def split_url(url: str, base: str) -> tuple[str | None, str | None, str | None, str | None, list[str]]:
@@ -171,11 +177,17 @@ class BundleProcessor:
         if kind not in ("transaction", "batch"):
             raise invalid(f"Bundle.type must be 'transaction' or 'batch' to be processed, not '{kind}'",
                           "Bundle.type")
-        entries = parse_entries(bundle, base)
+        parsed = parse_entries(bundle, base)
         if kind == "transaction":
-            responses = self._transaction(ctx, entries, base)
+            for item in parsed:
+                if isinstance(item, FhirError):
+                    raise item
+            responses = self._transaction(ctx, [e for e in parsed if isinstance(e, Entry)], base)
         else:
-            responses = [self._batch_entry(ctx, e, base) for e in entries]
+            responses = [
+                _error_entry(e) if isinstance(e, FhirError) else self._batch_entry(ctx, e, base)
+                for e in parsed
+            ]
         out = []
         for resp in responses:
             if prefer_minimal:
@@ -190,7 +202,7 @@ class BundleProcessor:
                 return self._get(ctx, e, base, None)
             return self._write_one(ctx, e)
         except FhirError as exc:
-            return {"response": {"status": status_line(exc.status), "outcome": exc.outcome()}}
+            return _error_entry(exc)
 
     def _write_one(self, ctx: Context, e: Entry) -> dict[str, Any]:
         repo = self.repo
@@ -361,6 +373,10 @@ def _match_all(repo: Repository, cur: Any, rtype: str, query: str) -> list[str]:
 
     params = parse_qsl(query, keep_blank_values=True)
     return [m[1] for m in search.matching_ids(cur, rtype, params, limit=2)]
+
+
+def _error_entry(exc: FhirError) -> dict[str, Any]:
+    return {"response": {"status": status_line(exc.status), "outcome": exc.outcome()}}
 
 
 def _require_type(e: Entry) -> None:
