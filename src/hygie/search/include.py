@@ -53,7 +53,7 @@ def _reverse(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
         )
         args: list[Any] = [rtype, *ids]
         if inc.param is not None:
-            sql += " AND ref.param = ?"
+            sql += " AND ref.param = ?"  # (param, target_id, target_type) index
             args.append(inc.param.key)
         out.extend(cur.fetchall(sql, args))
     return out

@@ -250,11 +250,13 @@ def node_sql(a: str, node: Node) -> SQL:
     inner_sql, inner_args = node_sql(t, node.inner)
     # CROSS JOIN fixes SQLite's join order (the matches of `inner` first, then their
     # references through the index); PostgreSQL plans it as an ordinary inner join.
+    # `rtype || ''` keeps SQLite from scanning resources by type through the IN list; `+param`
+    # makes it look references up by (rid, param), not scan them by param.
     if isinstance(node, Chain):
         keys = [p.key for p in node.params]
         sql = (
             f"{a}.rid IN (SELECT ref.rid FROM resources {t} CROSS JOIN idx_reference ref"
-            f" WHERE ref.target_type = {t}.rtype AND ref.target_id = {t}.id"
+            f" WHERE ref.target_type = {t}.rtype || '' AND ref.target_id = {t}.id"
             f" AND ref.param IN ({', '.join('?' * len(keys))})"
             f" AND ref.target_type IN ({', '.join('?' * len(node.target_types))})"
             f" AND {t}.deleted = 0 AND {inner_sql})"
@@ -263,6 +265,6 @@ def node_sql(a: str, node: Node) -> SQL:
     assert isinstance(node, Has)
     sql = (
         f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM resources {t}"
-        f" CROSS JOIN idx_reference ref WHERE ref.rid = {t}.rid AND ref.param = ? AND {inner_sql})"
+        f" CROSS JOIN idx_reference ref WHERE ref.rid = {t}.rid AND +ref.param = ? AND {inner_sql})"
     )
     return sql, [node.param.key, *inner_args]

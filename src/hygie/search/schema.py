@@ -69,5 +69,7 @@ def index_ddl(dialect: Dialect) -> list[str]:
                 t = t.replace("TEXT", 'TEXT COLLATE "C"', 1)
             defs.append(f"{c} {t}")
         stmts.append(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
-        stmts.append(f"CREATE INDEX IF NOT EXISTS {table}_rid ON {table} (rid)")
+        # (rid, param): deletes by rid, and per-resource look-ups (sort keys, includes, _has)
+        key = "rid, param" if "param" in cols else "rid"
+        stmts.append(f"CREATE INDEX IF NOT EXISTS {table}_rid ON {table} ({key})")
     return stmts + _INDEXES

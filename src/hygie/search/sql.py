@@ -84,9 +84,10 @@ def sort_keys(q: SearchQuery, dialect: Dialect) -> list[SortKey]:
             sentinel = -_NUM_MAX if desc else _NUM_MAX
         else:
             sentinel = "" if desc else _TEXT_MAX
+        # `+param`: SQLite must seek (rid, param), not scan a param-leading value index
         sql = (
             f"COALESCE((SELECT {agg}({col}) FROM {TABLES[ptype]} WHERE rid = r.rid"
-            f" AND param IN ({marks})), ?)"
+            f" AND +param IN ({marks})), ?)"
         )
         keys.append(SortKey(sql, [p.key for p in params] + [sentinel], desc))
     return keys
