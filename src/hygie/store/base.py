@@ -33,6 +33,10 @@ class Cursor(ABC):
     @abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    def new_rid(self) -> int | None:
+        """A fresh `resources.rid` allocated client-side, or None to let the INSERT pick it."""
+        return None
+
     @abstractmethod
     def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
         """Run an INSERT whose SQL ends with `RETURNING <integer column>`; return that value."""

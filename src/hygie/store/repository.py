@@ -37,6 +37,14 @@ _INSERT_INDEX = {
     t: f"INSERT INTO {t} (rid, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})"
     for t, cols in INDEX_TABLES.items()
 }
+_INSERT_RETURNING = (
+    "INSERT INTO resources (rtype, id, version, last_updated, deleted, method, hash, content)"
+    " VALUES (?, ?, 1, ?, 0, ?, ?, ?) RETURNING rid"
+)
+_INSERT_WITH_RID = (
+    "INSERT INTO resources (rid, rtype, id, version, last_updated, deleted, method, hash, content)"
+    " VALUES (?, ?, ?, 1, ?, 0, ?, ?, ?)"
+)
 _DELETE_INDEX = {t: f"DELETE FROM {t} WHERE rid = ?" for t in INDEX_TABLES}
 
 
@@ -311,11 +319,12 @@ class Repository:
     def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
         lu = self.clock.now()
         content = p.serialize(rid, 1, format_instant(lu))
-        sql = (
-            "INSERT INTO resources (rtype, id, version, last_updated, deleted, method, hash, content)"
-            " VALUES (?, ?, 1, ?, 0, ?, ?, ?) RETURNING rid"
-        )
-        key = cur.insert_returning_id(sql, (p.rtype, rid, lu, method, p.hash, content.decode()))
+        args = (p.rtype, rid, lu, method, p.hash, content.decode())
+        key = cur.new_rid()
+        if key is None:
+            key = cur.insert_returning_id(_INSERT_RETURNING, args)
+        else:
+            cur.execute(_INSERT_WITH_RID, (key, *args))
         self._write_index(cur, key, p.index, replace=False)
         return WriteResult(Stored(p.rtype, rid, 1, lu, False, method, content), 201)
 
