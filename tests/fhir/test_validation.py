@@ -1005,3 +1005,42 @@ _patients = st.fixed_dictionaries(
 @given(_patients)
 def test_generated_valid_patients_have_no_issues(resource: dict[str, Any]) -> None:
     assert validate(resource, "Patient") == []
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            out += _paths(child, (*prefix, i))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([patient, observation, questionnaire, medication_request, bundle, transaction]),
+    st.data(),
+)
+def test_arbitrary_json_anywhere_gives_issues_not_exceptions(
+    make: Any, data: st.DataObject
+) -> None:
+    resource = make()
+    path = data.draw(st.sampled_from(_paths(resource)[1:]))
+    target = resource
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = data.draw(_json)
+    for issue in validate(resource):
+        assert issue.code in {"structure", "required", "value", "code-invalid", "invalid"}
+        assert issue.expression and issue.diagnostics.startswith(issue.expression)
