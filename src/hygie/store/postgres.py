@@ -100,23 +100,36 @@ class PostgresBackend(Backend):
         )
         self.pool.wait(timeout=30)
         self.rids = RidAllocator()
+        self._local = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
+        writing = getattr(self._local, "conn", None)
+        if writing is not None:  # nested inside a write on this thread: see its changes
+            yield PostgresCursor(writing, self.rids)
+            return
         with self.pool.connection() as conn:
             yield PostgresCursor(conn)
             conn.rollback()
 
     @contextmanager
+    def _writing(self, conn: psycopg.Connection) -> Iterator[None]:
+        self._local.conn = conn
+        try:
+            yield
+        finally:
+            self._local.conn = None
+
+    @contextmanager
     def write(self) -> Iterator[Cursor]:
         # pool.connection() commits on normal exit and rolls back on an exception.
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, self._writing(conn):
             yield PostgresCursor(conn, self.rids)
 
     def run_write(self, job: Callable[[Cursor], T]) -> T:
         # Pipeline mode: statements whose results are not read (index rows, history copies)
         # travel together; a write costs about one round trip plus the COMMIT.
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, self._writing(conn):
             with conn.pipeline():
                 return job(PostgresCursor(conn, self.rids))
 
