@@ -47,23 +47,24 @@ def serve(
 
 @app.command("import")
 def import_(
-    paths: list[Path] = typer.Argument(
+    paths: list[Path] = typer.Argument(  # noqa: B008 (typer's declaration style)
         ..., help="Bundle (.json, .json.gz) or NDJSON (.ndjson, .ndjson.gz) files, or directories."
     ),
     db: str = DbOption,
     batch: int = typer.Option(1000, help="Resources per database transaction for NDJSON."),
     workers: int = typer.Option(
-        1, help="Processes that parse, validate and index NDJSON batches (order across batches "
-        "is then not kept)."
+        1,
+        help="Processes that parse, validate and index NDJSON batches; with more than one, "
+        "batches commit in any order.",
     ),
 ) -> None:
     """Load FHIR Bundles (transaction, batch, collection…) and NDJSON files.
 
-    NDJSON: one resource per line, stored --batch resources per transaction. Every line of a
-    refused batch is validated on its own: invalid lines are reported as file:line and skipped,
-    the valid rest of the batch is stored. A transaction or collection Bundle file is all or
-    nothing: one invalid entry stores nothing of it (entries are reported by index). Batch
-    Bundle entries succeed or fail one by one. Exit code 1 if anything was not stored.
+    NDJSON: one resource per line, --batch resources per transaction. Invalid lines (bad JSON, invalid resource) are reported as file:line and skipped; the valid rest of their batch is still stored.
+
+    Bundles: a transaction or collection Bundle file is all or nothing (invalid entries are reported by index, nothing of the file is stored); batch Bundle entries succeed or fail one by one.
+
+    Exit code 1 if anything was not stored.
     """
     from hygie.importer import run_import
 
