@@ -43,13 +43,18 @@ class Response:
 
 
 def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> Request:
-    path = scope.get("path", "")
-    rest = path[len(mount) :]
-    segments = [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
-    raw_query = scope.get("query_string", b"").decode("latin-1")
-    query = parse_qsl(raw_query, keep_blank_values=True)
+    rest = scope.get("path", "")[len(mount) :].strip("/")
+    if not rest:
+        segments = []
+    elif "%" in rest:
+        segments = [unquote(s) for s in rest.split("/")]
+    else:
+        segments = rest.split("/")
+    qs = scope.get("query_string", b"")
+    raw_query = qs.decode("latin-1") if qs else ""
+    query = parse_qsl(raw_query, keep_blank_values=True) if qs else []
     headers: dict[str, str] = {}
-    for k, v in scope.get("headers", []):
+    for k, v in scope.get("headers", ()):
         key = k.decode("latin-1").lower()
         val = v.decode("latin-1")
         headers[key] = f"{headers[key]}, {val}" if key in headers else val

@@ -51,6 +51,11 @@ class Backend(ABC):
     def read(self) -> Iterator[Cursor]:
         """A cursor for reads (a consistent snapshot for the duration of the block)."""
 
+    def read_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """One row from one statement (a single statement is its own consistent snapshot)."""
+        with self.read() as cur:
+            return cur.fetchone(sql, args)
+
     @abstractmethod
     @contextmanager
     def write(self) -> Iterator[Cursor]:

@@ -8,7 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,8 +37,7 @@ class Stored:
 
     @property
     def http_date(self) -> str:
-        dt = datetime.fromtimestamp(self.last_updated / 1_000_000, tz=UTC)
-        return format_datetime(dt, usegmt=True)
+        return http_date(self.last_updated // 1_000_000)
 
     def resource(self) -> dict[str, Any]:
         if self.content is None:
@@ -52,6 +52,12 @@ class WriteResult:
     stored: Stored | None
     status: int
     outcome: dict[str, Any] | None = None
+
+
+@lru_cache(maxsize=4096)
+def http_date(seconds: int) -> str:
+    """RFC 9110 IMF-fixdate, for Last-Modified."""
+    return formatdate(seconds, usegmt=True)
 
 
 def format_instant(us: int) -> str:

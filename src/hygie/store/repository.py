@@ -37,6 +37,7 @@ _INSERT_INDEX = {
     t: f"INSERT INTO {t} (rid, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})"
     for t, cols in INDEX_TABLES.items()
 }
+_SELECT_CURRENT = f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?"
 _INSERT_RETURNING = (
     "INSERT INTO resources (rtype, id, version, last_updated, deleted, method, hash, content)"
     " VALUES (?, ?, 1, ?, 0, ?, ?, ?) RETURNING rid"
@@ -143,10 +144,7 @@ class Repository:
     def read(self, ctx: Context, rtype: str, rid: str) -> Stored:
         self.check_type(rtype)
         self._guard(ctx, "read", rtype, rid)
-        with self.backend.read() as cur:
-            row = cur.fetchone(
-                f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
-            )
+        row = self.backend.read_one(_SELECT_CURRENT, (rtype, rid))
         if row is None:
             raise not_found(rtype, rid)
         stored = _to_stored(row)

@@ -100,6 +100,9 @@ class SQLiteBackend(Backend):
         finally:
             conn.execute("COMMIT")
 
+    def read_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self._conn().execute(sql, args).fetchone()
+
     @contextmanager
     def write(self) -> Iterator[Cursor]:
         conn = self._conn()
