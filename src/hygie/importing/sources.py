@@ -63,7 +63,7 @@ def ndjson_batches(path: Path, size: int) -> Iterator[LineBatch]:
         lines: list[tuple[int, bytes]] = []
         append = lines.append
         for number, line in enumerate(stream, 1):
-            if len(line) < 3 and not line.strip():
+            if line.isspace():
                 continue
             append((number, line))
             if len(lines) >= size:
