@@ -26,6 +26,9 @@ Resource = dict[str, Any]
 
 TODAY = date(2026, 1, 15)  # "today" of the synthetic world, fixed for determinism
 PARIS = ZoneInfo("Europe/Paris")
+# The directory is kept in memory (records point into it): bounded whatever the population.
+MAX_ORGANIZATIONS = 1_000
+MAX_PRACTITIONERS = 20_000
 
 FR_CORE = "https://hl7.fr/ig/fhir/core"
 ID_TYPES = f"{FR_CORE}/CodeSystem/fr-core-cs-v2-0203"
@@ -55,8 +58,8 @@ class Directory:
 def population(patients: int, seed: int) -> Iterator[Resource]:
     """Organisations, practitioners and their roles, then each patient and their record."""
     rng = random.Random(f"{seed}:directory")
-    n_org = max(3, patients // 50)
-    n_pra = max(6, patients // 15)
+    n_org = min(max(3, patients // 50), MAX_ORGANIZATIONS)
+    n_pra = min(max(6, patients // 15), MAX_PRACTITIONERS)
     orgs = tuple(f"org-{n:04d}" for n in range(n_org))
     for n, oid in enumerate(orgs):
         yield organization(rng, oid, n)
