@@ -64,7 +64,7 @@ def import_(
 
     Bundles: a transaction or collection Bundle file is all or nothing (invalid entries are reported by index, nothing of the file is stored); batch Bundle entries succeed or fail one by one.
 
-    Exit code 1 if anything was not stored.
+    Exit code 1 if anything was not stored, 2 if the database cannot be opened.
     """
     from hygie.importer import run_import
 

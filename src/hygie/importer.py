@@ -64,7 +64,11 @@ def run_import(
         report.problem("", message)
         reports.append(report)
     started = time.perf_counter()
-    repo = open_repository(db)
+    try:
+        repo = open_repository(db)
+    except Exception as exc:  # a wrong URL, an unreachable server: say so, no traceback
+        out.print(f"[red]Cannot open the database:[/] {exc}", highlight=False)
+        return 2
     try:
         with _executor(repo, db, workers) as pool, _progress(files) as (progress, task):
             for path, kind in files:
@@ -79,6 +83,8 @@ def run_import(
                         _import_ndjson(pool, workers, path, batch, report, progress, task)
                 except (OSError, EOFError) as exc:
                     report.problem("", f"cannot read the file: {exc}")
+                except Exception as exc:  # e.g. the database failed: report it, go on
+                    report.problem("", f"import failed: {type(exc).__name__}: {exc}")
                 report.seconds = time.perf_counter() - t0
                 reports.append(report)
     finally:

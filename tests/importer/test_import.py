@@ -288,3 +288,8 @@ def test_cli(tmp_path: Path, good: bool) -> None:
     assert "Import summary" in result.output
     if not good:
         assert "cli.ndjson:2: invalid Patient/cli2" in result.output
+
+
+def test_unusable_database(tmp_path: Path) -> None:
+    code, out = run("mysql://nowhere/db", ndjson(tmp_path / "p.ndjson", patient("u1")))
+    assert code == 2 and "Cannot open the database" in out
