@@ -248,7 +248,7 @@ class BundleProcessor:
                 if e.method in ("GET", "HEAD"):
                     results[e.index] = self._get(ctx, e, base, cur)
                 else:
-                    results[e.index] = self._tx_write(cur, e, mapping)
+                    results[e.index] = self._tx_write(ctx, cur, e, mapping)
 
         repo.backend.run_write(job)
         return [results[e.index] for e in entries]
@@ -308,7 +308,9 @@ class BundleProcessor:
                               " may touch a resource only once")
             seen[key] = e.index
 
-    def _tx_write(self, cur: Any, e: Entry, mapping: dict[str, str]) -> dict[str, Any]:
+    def _tx_write(
+        self, ctx: Context, cur: Any, e: Entry, mapping: dict[str, str]
+    ) -> dict[str, Any]:
         repo = self.repo
         try:
             resource = rewrite_references(e.resource, mapping) if e.resource is not None else None
@@ -317,14 +319,14 @@ class BundleProcessor:
                     return response_entry(WriteResult(repo._current(cur, e.rtype, e.rid), 200))
                 if isinstance(resource, dict):
                     resource.pop("id", None)
-                p = repo._prepare(resource, e.rtype)
+                p = repo._prepare(resource, e.rtype, ctx)
                 return response_entry(repo._insert(cur, p, e.rid, "POST"))
             if e.method == "PUT":
                 if isinstance(resource, dict) and e.query and "id" not in resource:
                     resource["id"] = e.rid
                 if isinstance(resource, dict) and resource.get("id") != e.rid:
                     raise invalid(f"Resource id '{resource.get('id')}' does not match '{e.rid}'")
-                p = repo._prepare(resource, e.rtype)
+                p = repo._prepare(resource, e.rtype, ctx)
                 return response_entry(repo._update(cur, p, e.rid, e.if_match, "PUT"))
             if e.method == "PATCH":
                 from hygie.store.repository import apply_json_patch
@@ -333,7 +335,7 @@ class BundleProcessor:
                 if current.deleted:
                     raise FhirError(410, f"{e.rtype}/{e.rid} is deleted", "deleted")
                 patched = apply_json_patch(current.resource(), patch_operations(e))
-                p = repo._prepare(patched, e.rtype)
+                p = repo._prepare(patched, e.rtype, ctx)
                 return response_entry(repo._update(cur, p, e.rid, e.if_match, "PATCH"))
             if e.rid:
                 return response_entry(repo._delete(cur, e.rtype, e.rid))

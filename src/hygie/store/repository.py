@@ -12,7 +12,7 @@ database transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -48,6 +48,11 @@ _INSERT_WITH_RID = (
 )
 _DELETE_INDEX = {t: f"DELETE FROM {t} WHERE rid = ?" for t in INDEX_TABLES}
 
+# A write hook sees a resource about to be stored, inside the write transaction, with the
+# caller and the current version (None when the write creates); it raises FhirError to refuse.
+# A hook with a `resource_types` attribute is called for those types only.
+WriteHook = Callable[[Context, dict[str, Any], Stored | None], None]
+
 
 def valid_id(rid: str) -> bool:
     return 0 < len(rid) <= 64 and all(c in ID_CHARS for c in rid)
@@ -76,10 +81,11 @@ def _to_stored(row: tuple[Any, ...]) -> Stored:
 class Prepared:
     """A resource made ready for storage outside the lock: checked, hashed, indexed."""
 
-    __slots__ = ("resource", "rtype", "hash", "index")
+    __slots__ = ("resource", "rtype", "hash", "index", "ctx")
 
     def __init__(self, resource: dict[str, Any]) -> None:
         self.resource = resource
+        self.ctx: Context | None = None
         self.rtype: str = resource["resourceType"]
         self.hash = content_hash(resource)
         self.index = search.extract(resource)
@@ -106,6 +112,7 @@ class Repository:
     def __init__(self, backend: Backend, *, guards: Sequence[Guard] = ()) -> None:
         self.backend = backend
         self.guards = list(guards)
+        self.before_write: list[WriteHook] = []
         self.clock = Clock()
         backend.create_schema(full_ddl(backend.dialect))
         self._record_schema_version()
@@ -186,7 +193,7 @@ class Repository:
         rtype: str | None = None,
         if_none_exist: str | None = None,
     ) -> WriteResult:
-        prepared = self._prepare(resource, rtype)
+        prepared = self._prepare(resource, rtype, ctx)
         self._guard(ctx, "create", prepared.rtype)
         def job(cur: Cursor) -> WriteResult:
             if if_none_exist:
@@ -218,7 +225,7 @@ class Repository:
                 raise invalid(
                     f"Resource id '{body_id}' does not match the id in the URL '{rid}'", f"{rtype}.id"
                 )
-        prepared = self._prepare(resource, rtype)
+        prepared = self._prepare(resource, rtype, ctx)
         self._guard(ctx, "update", rtype, rid)
         return self.backend.run_write(lambda cur: self._update(cur, prepared, rid, if_match, method))
 
@@ -226,7 +233,7 @@ class Repository:
         self, ctx: Context, rtype: str, query: str, resource: Any, *, if_match: int | None = None
     ) -> WriteResult:
         self.check_type(rtype)
-        prepared = self._prepare(resource, rtype)
+        prepared = self._prepare(resource, rtype, ctx)
         body_id = prepared.resource.get("id")
         self._guard(ctx, "update", rtype, body_id)
         def job(cur: Cursor) -> WriteResult:
@@ -291,10 +298,19 @@ class Repository:
         return self.backend.run_write(job)
 
     # -- write internals (inside a write transaction) -----------------------------------------
-    def _prepare(self, resource: Any, rtype: str | None) -> Prepared:
+    def _prepare(self, resource: Any, rtype: str | None, ctx: Context | None = None) -> Prepared:
         if rtype is not None:
             self.check_type(rtype)
-        return self.check_resource(resource, rtype)
+        prepared = self.check_resource(resource, rtype)
+        prepared.ctx = ctx
+        return prepared
+
+    def _run_hooks(self, cur: Cursor, p: Prepared, rid: str | None) -> None:
+        hooks = [h for h in self.before_write if p.rtype in getattr(h, "resource_types", (p.rtype,))]
+        if hooks:
+            previous = self._current(cur, p.rtype, rid) if rid is not None else None
+            for hook in hooks:
+                hook(p.ctx or Context.system(), p.resource, previous)
 
     def _conditional_match(self, cur: Cursor, rtype: str, query: str) -> str | None:
         """The id of the single current match of a search condition; 412 if several."""
@@ -315,6 +331,7 @@ class Repository:
         return _to_stored(row)
 
     def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
+        self._run_hooks(cur, p, None)
         lu = self.clock.now()
         content = p.serialize(rid, 1, format_instant(lu))
         args = (p.rtype, rid, lu, method, p.hash, content.decode())
@@ -347,6 +364,7 @@ class Repository:
             raise _version_conflict(p.rtype, rid, if_match, version)
         if not deleted and bytes(old_hash) == p.hash:
             return WriteResult(self._current(cur, p.rtype, rid), 200)
+        self._run_hooks(cur, p, None if deleted else rid)
         lu = self.clock.now(after=last_lu)
         content = p.serialize(rid, version + 1, format_instant(lu))
         self._move_to_history(cur, key)
@@ -456,7 +474,7 @@ class Repository:
         prepared = []
         for n, res in enumerate(resources):
             try:
-                prepared.append(self._prepare(res, None))
+                prepared.append(self._prepare(res, None, ctx))
             except FhirError as exc:
                 for issue in exc.issues:
                     issue.diagnostics = f"resource {n}: {issue.diagnostics}"
