@@ -63,7 +63,9 @@ def test_names_are_folded_per_part():
 
 
 def test_tokens():
-    assert rows_of(PATIENT, "idx_token", "gender") == [(None, "female", None)]
+    assert rows_of(PATIENT, "idx_token", "gender") == [
+        ("http://hl7.org/fhir/administrative-gender", "female", None)
+    ]
     assert rows_of(PATIENT, "idx_token", "identifier") == [
         ("urn:oid:1.2.250.1.213.1.4.8", "1234", None)
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from hygie.fhir.definitions import structure_definitions
+from hygie.fhir.definitions import bundle_resources, structure_definitions
 
 _BACKBONE = {"BackboneElement", "Element"}
 _SYSTEM_STRING = "http://hl7.org/fhirpath/System.String"
@@ -53,3 +53,37 @@ def children(context: str, name: str) -> tuple[tuple[str, str, str], ...]:
 
 def is_known_type(name: str) -> bool:
     return name in structure_definitions()
+
+
+@cache
+def _value_set_systems() -> dict[str, str]:
+    """ValueSet URL -> its code system, for value sets drawn from exactly one system."""
+    out = {}
+    for vs in bundle_resources("valuesets"):
+        if vs.get("resourceType") != "ValueSet":
+            continue
+        includes = (vs.get("compose") or {}).get("include", [])
+        systems = {inc.get("system") for inc in includes}
+        if len(systems) == 1 and None not in systems and not any("valueSet" in i for i in includes):
+            out[vs["url"]] = systems.pop()
+    return out
+
+
+@cache
+def _bindings() -> dict[str, str]:
+    """Element path -> the system of its required binding (for `code` elements)."""
+    out = {}
+    systems = _value_set_systems()
+    for sd in structure_definitions().values():
+        for el in sd.get("snapshot", {}).get("element", []):
+            binding = el.get("binding") or {}
+            if binding.get("strength") == "required" and binding.get("valueSet"):
+                system = systems.get(binding["valueSet"].split("|", 1)[0])
+                if system:
+                    out[el["path"]] = system
+    return out
+
+
+def code_system(context: str, name: str) -> str | None:
+    """The implicit system of a `code` element (search.html#token: codes have one)."""
+    return _bindings().get(f"{context}.{name}")

@@ -10,16 +10,16 @@ from hygie.search.registry import params_for
 
 RESULT_PARAMETERS = [
     "_count", "_sort", "_total", "_summary", "_elements", "_include", "_revinclude", "_type",
-    "_has",
+    "_has", "_list",
 ]  # fmt: skip
 NOT_SUPPORTED = {
     "_text": "full-text search is not supported yet",
     "_content": "full-text search is not supported yet",
     "_query": "named queries are not supported",
-    "_list": "not supported",
-    "composite": "composite parameters are not supported yet",
-    "special": "special parameters (near) are not supported yet",
-    ":in / :not-in / :above / :below on tokens": "terminology modifiers are not supported yet",
+    "_list=$...": "functional lists ($current-allergies...) are not supported",
+    "composite": "composite parameters whose first component is not a token, or with three "
+    "components (MolecularSequence coordinates), are not supported",
+    "special": "special parameters other than Location near are not supported",
 }
 
 

@@ -14,6 +14,7 @@ from hygie.search.paging import decode
 from hygie.search.parse import parse
 from hygie.search.query import SearchQuery
 from hygie.search.sql import count_select, page_select, where
+from hygie.search.terminology import bind
 from hygie.store.base import Cursor
 
 
@@ -22,6 +23,7 @@ def matching_ids(
 ) -> list[tuple[int, str]]:
     """(rid, id) of current resources matching `params` (conditional create/update/delete)."""
     q = parse(rtype, params)
+    bind(cur, q.conditions)
     wsql, wargs = where(q, None, cur.dialect)
     rows = cur.fetchall(
         f"SELECT r.rid, r.id FROM resources r WHERE {wsql} LIMIT ?", [*wargs, limit]
@@ -66,6 +68,7 @@ def execute(
 ) -> dict[str, Any]:
     """Run a search and return the searchset Bundle of one page."""
     q = parse(rtype, params, strict=strict)
+    bind(cur, q.conditions)
     path = _path(q, compartment)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if q.summary == "count" or q.count == 0:

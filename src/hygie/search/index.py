@@ -9,7 +9,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from hygie.search.registry import RESOURCE_COLUMNS, compartment_definitions, params_for
+from hygie.search.registry import (
+    RESOURCE_COLUMNS,
+    SearchParam,
+    compartment_definitions,
+    params_for,
+)
 from hygie.search.schema import INDEX_TABLES
 from hygie.search.values import CONVERTERS, Converter, Rows
 
@@ -19,10 +24,23 @@ _TABLES = tuple(INDEX_TABLES)
 @cache
 def _plan(rtype: str) -> tuple[tuple[int, Any, Converter, frozenset[str]], ...]:
     return tuple(
-        (p.key, p.walker, CONVERTERS[p.type], p.compartments)
+        (p.key, p.walker, converter_for(p), p.compartments)
         for p in params_for(rtype).values()
         if p.code not in RESOURCE_COLUMNS and p.walker is not None
     )
+
+
+def converter_for(p: SearchParam) -> Converter:
+    if p.type == "composite":
+        from hygie.search.composite import converter
+
+        assert p.sub_type is not None
+        return converter(p.sub_type)
+    if p.type == "special":
+        from hygie.search.near import near_rows
+
+        return near_rows
+    return CONVERTERS[p.type]
 
 
 @cache

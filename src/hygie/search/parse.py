@@ -7,7 +7,7 @@ import re
 from hygie.fhir.definitions import resource_types
 from hygie.fhir.outcome import FhirError
 from hygie.search.normalize import date_range, decimal_range
-from hygie.search.query import Chain, Has, Include, Leaf, Node, SearchQuery
+from hygie.search.query import AnyOf, Chain, Has, Include, InList, Leaf, Node, SearchQuery
 from hygie.search.registry import RESOURCE_COLUMNS, SearchParam, params_for
 
 DEFAULT_COUNT = 20
@@ -15,12 +15,14 @@ MAX_COUNT = 1000
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
-    "token": {"not", "text", "of-type", "missing"},
+    "token": {"not", "text", "of-type", "in", "not-in", "above", "below", "missing"},
     "date": {"missing"},
     "number": {"missing"},
     "quantity": {"missing"},
     "reference": {"identifier", "missing"},  # plus :[Type]
     "uri": {"above", "below", "missing"},
+    "composite": set(),
+    "special": set(),
 }
 _CONTROLS = {"_count", "_sort", "_total", "_summary", "_elements", "_include", "_revinclude"}
 _CONTROLS |= {"_cursor", "_type", "_format", "_pretty"}
@@ -86,6 +88,15 @@ def _value(name: str, p: SearchParam, modifier: str | None, raw: str) -> object:
             return (*value, unescape(system) if system else None, unescape(code) if code else None)
     except ValueError as exc:
         raise bad(name, str(exc)) from None
+    if kind == "special":
+        from hygie.search.near import parse_near
+
+        try:
+            return parse_near(raw)
+        except ValueError as exc:
+            raise bad(name, str(exc)) from None
+    if kind == "token" and modifier in ("in", "not-in"):
+        return unescape(raw)
     if kind == "token" and modifier not in ("text",):
         parts = [unescape(x) for x in split_escaped(raw, "|")]
         if modifier == "of-type":
@@ -113,10 +124,37 @@ def _leaf(name: str, params: list[SearchParam], modifier: str | None, raw: str) 
             raise bad(name, f"modifier ':{modifier}' is not supported for a {p.type} parameter")
     if raw == "":
         raise bad(name, "empty value")
+    if p.type == "composite" and modifier != "missing":
+        return _composite(name, params, raw)
     values = [_value(name, p, modifier, v) for v in split_escaped(raw, ",")]
     if p.type == "string" and modifier != "missing" and not all(values):
         raise bad(name, "empty value")
     return Leaf(params, modifier, values)
+
+
+def _composite(name: str, params: list[SearchParam], raw: str) -> AnyOf:
+    """`a$b,c$d`: each value is the token discriminator of the first component and a value of
+    the second, searched under the derived key (see composite.py)."""
+    from dataclasses import replace
+
+    from hygie.search.composite import composite_key, query_discriminator
+
+    nodes: list[Node] = []
+    for item in split_escaped(raw, ","):
+        parts = split_escaped(item, "$")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise bad(name, f"expected two components separated by '$', got '{item}'")
+        first = _value(name, replace(params[0], type="token"), None, parts[0])
+        system, code = first  # type: ignore[misc]
+        if code is None:
+            raise bad(name, "the first component needs a code")
+        disc = query_discriminator(system, code)
+        subs = [
+            replace(p, type=p.sub_type, key=composite_key(p.key, disc), walker=None)
+            for p in params
+        ]
+        nodes.append(Leaf(subs, None, [_value(name, subs[0], None, parts[1])]))
+    return AnyOf(nodes)
 
 
 def _lookup(name: str, types: list[str], code: str, strict: bool) -> list[SearchParam] | None:
@@ -133,6 +171,11 @@ def _node(name: str, types: list[str], raw: str, strict: bool) -> Node | None:
     """Build the condition for `name=raw` (name may chain with '.' or use `_has`)."""
     if name.startswith("_has:"):
         return _has(name, name[5:], types, raw, strict)
+    if name == "_list":
+        ids = [unescape(v) for v in split_escaped(raw, ",")]
+        if not all(ids) or any(i.startswith("$") for i in ids):
+            raise bad(name, "expected the ids of List resources (functional lists are not supported)")
+        return InList(ids)
     head, dot, rest = name.partition(".")
     code, _, modifier = head.partition(":")
     params = _lookup(name, types, code, strict)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hygie.search._model import children, is_known_type
+from hygie.search._model import children, code_system, is_known_type
 
 # A walked value: (JSON value, FHIR type name or None when unknown)
 Item = tuple[Any, str | None]
@@ -70,7 +70,10 @@ def parts_for(expression: str, rtype: str) -> list[str]:
 State = list[tuple[Any, str | None, str]]
 
 
-def _field_step(options: dict[str, tuple[tuple[str, str, str], ...]]) -> Callable[[State], State]:
+Options = dict[str, tuple[tuple[str, str, str], ...]]
+
+
+def _field_step(options: Options, systems: dict[tuple[str, str], str]) -> Callable[[State], State]:
     def step(items: State) -> State:
         out: State = []
         for value, _t, ctx in items:
@@ -80,10 +83,17 @@ def _field_step(options: dict[str, tuple[tuple[str, str, str], ...]]) -> Callabl
                 v = value.get(key)
                 if v is None:
                     continue
-                if isinstance(v, list):
-                    out.extend((x, ftype, nctx) for x in v)
+                vs = v if isinstance(v, list) else (v,)
+                system = systems.get((ctx, key)) if systems else None
+                if system is not None:
+                    # a bound `code` is a Coding of its value set's system
+                    out.extend(
+                        ({"system": system, "code": x}, "Coding", "Coding") if isinstance(x, str)
+                        else (x, ftype, nctx)
+                        for x in vs
+                    )
                 else:
-                    out.append((v, ftype, nctx))
+                    out.extend((x, ftype, nctx) for x in vs)
         return out
 
     return step
@@ -130,12 +140,21 @@ def reference_type(ref: dict[str, Any]) -> str | None:
     return ref.get("type")
 
 
+def _type_name(name: str) -> str:
+    """`as(DateTime)`, `as(string)`: FHIRPath type names as the StructureDefinitions spell them."""
+    if is_known_type(name):
+        return name
+    lowered = name[0].lower() + name[1:]
+    return lowered if is_known_type(lowered) else name
+
+
 def _compile_steps(segments: list[str], contexts: set[str]) -> tuple[list, set[str]]:
     steps = []
     for seg in segments:
         if m := _AS.fullmatch(seg):
-            steps.append(_type_step(m.group(1)))
-            contexts = {m.group(1)} if is_known_type(m.group(1)) else contexts
+            tname = _type_name(m.group(1))
+            steps.append(_type_step(tname))
+            contexts = {tname} if is_known_type(tname) else contexts
         elif m := _RESOLVE_IS.fullmatch(seg):
             steps.append(_resolve_is_step(m.group(1)))
         elif m := _WHERE_EQ.fullmatch(seg):
@@ -148,35 +167,56 @@ def _compile_steps(segments: list[str], contexts: set[str]) -> tuple[list, set[s
             options = {c: o for c, o in options.items() if o}
             if not options:
                 raise Unsupported(f"unknown element {seg!r} in {sorted(contexts)}")
-            steps.append(_field_step(options))
+            systems = {
+                (c, key): sys_
+                for c, opts in options.items()
+                for key, ftype, _n in opts
+                if ftype == "code" and (sys_ := code_system(c, key))
+            }
+            steps.append(_field_step(options, systems))
             contexts = {nctx for opts in options.values() for _k, _t, nctx in opts}
         else:
             raise Unsupported(seg)
     return steps, contexts
 
 
-def compile_part(part: str, rtype: str) -> Walker:
-    """Compile one union member for resources of `rtype` (its root is `rtype` or Resource)."""
+def _run(steps: list, items: State) -> State:
+    for step in steps:
+        items = step(items)
+        if not items:
+            return []
+    return items
+
+
+def compile_elements(part: str, rtype: str) -> tuple[Callable[[dict[str, Any]], State], set[str]]:
+    """A walker giving (value, type, context) of one union member, and its possible contexts."""
     tail: list[str] = []
-    if m := _EXISTS_NOT_FALSE.fullmatch(part):
-        return _exists_not_false(compile_part(m.group(1), rtype))
     if m := _PAREN_AS.fullmatch(part):
         inner, tname, rest = m.groups()
         segments = split_top(inner, ".") + [f"as({tname})"]
         tail = split_top(rest, ".") if rest else []
     else:
         segments = split_top(part, ".")
-    steps, _ = _compile_steps(segments[1:] + tail, {rtype})
+    steps, contexts = _compile_steps(segments[1:] + tail, {rtype})
+    return (lambda resource: _run(steps, [(resource, rtype, rtype)])), contexts
 
-    def walk(resource: dict[str, Any]) -> list[Item]:
-        items: State = [(resource, rtype, rtype)]
-        for step in steps:
-            items = step(items)
-            if not items:
-                return []
-        return [(v, t) for v, t, _c in items]
+
+def compile_relative(expression: str, contexts: set[str]) -> Callable[[State], list[Item]]:
+    """A walker from already walked elements (a composite's components: `code`, `value`...)."""
+    all_steps = [_compile_steps(split_top(p, "."), contexts)[0] for p in split_top(expression, "|")]
+
+    def walk(items: State) -> list[Item]:
+        return [(v, t) for steps in all_steps for v, t, _c in _run(steps, items)]
 
     return walk
+
+
+def compile_part(part: str, rtype: str) -> Walker:
+    """Compile one union member for resources of `rtype` (its root is `rtype` or Resource)."""
+    if m := _EXISTS_NOT_FALSE.fullmatch(part):
+        return _exists_not_false(compile_part(m.group(1), rtype))
+    elements, _ = compile_elements(part, rtype)
+    return lambda resource: [(v, t) for v, t, _c in elements(resource)]
 
 
 def _exists_not_false(inner: Walker) -> Walker:

@@ -11,8 +11,10 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from hygie.search.keys import param_key
+from hygie.search.near import near_sql
 from hygie.search.normalize import fold
-from hygie.search.query import Chain, Has, Leaf, Node
+from hygie.search.query import AnyOf, Chain, Has, InList, Leaf, Node
 from hygie.search.values import identifier_key, of_type_key, parse_reference
 
 SQL = tuple[str, list[Any]]
@@ -59,6 +61,7 @@ TABLES = {
     "quantity": "idx_quantity",
     "reference": "idx_reference",
     "uri": "idx_uri",
+    "special": "idx_near",
 }
 
 
@@ -140,8 +143,24 @@ def _numeric(v: Any) -> SQL:
     return f"value {op} ?", [value]
 
 
-def _quantity(v: Any, _m: str | None) -> SQL:
+def _range(v: Any) -> SQL:
+    """A Range row [low, high] against the search value's implicit range (search.html#prefix)."""
+    prefix, value, lo, hi = v[:4]
+    if prefix == "ap":
+        gap = abs(value) / 10
+        return "(low <= ? AND high >= ?)", [value + gap, value - gap]
+    if prefix in ("gt", "lt", "ge", "le"):
+        # above/below the search value, or (ge/le) contained in it
+        return {"gt": ("high > ?", [value]), "lt": ("low < ?", [value]),
+                "ge": ("high >= ?", [value]), "le": ("low <= ?", [value])}[prefix]
+    return _date((prefix, lo, hi), None)
+
+
+def _quantity(v: Any, _m: str | None, ranges: bool = False) -> SQL:
     sql, args = _numeric(v)
+    if ranges:
+        rsql, rargs = _range(v)
+        sql, args = f"(({sql}) OR (value IS NULL AND {rsql}))", [*args, *rargs]
     system, code = v[4], v[5]
     if code is not None:
         sql += " AND code = ?"
@@ -173,6 +192,27 @@ def _reference(v: str, modifier: str | None) -> SQL:
     return " AND ".join(parts), args
 
 
+def _concepts(v: frozenset[tuple[str | None, str | None]], _m: str | None) -> SQL:
+    """Membership in a set of (system, code) bound by terminology.py."""
+    by_system: dict[str | None, list[str]] = {}
+    whole: list[str] = []
+    for system, code in sorted(v, key=lambda c: (c[0] or "", c[1] or "")):
+        if code is None:
+            whole.append(system or "")
+        else:
+            by_system.setdefault(system, []).append(code)
+    parts: list[SQL] = []
+    if whole:
+        parts.append((f"system IN ({', '.join('?' * len(whole))})", whole))
+    for system, codes in by_system.items():
+        sql = f"code IN ({', '.join('?' * len(codes))})"
+        if system is None:
+            parts.append((sql, codes))
+        else:
+            parts.append((f"({sql} AND system = ?)", [*codes, system]))
+    return _ors(parts) if parts else ("1 = 0", [])
+
+
 def _uri(v: str, modifier: str | None) -> SQL:
     if modifier == "below":
         return "(value = ? OR value LIKE ?" + _LIKE_ESC + ")", [
@@ -194,7 +234,9 @@ _VALUE_SQL: dict[str, Callable[[Any, str | None], SQL]] = {
     "quantity": _quantity,
     "reference": _reference,
     "uri": _uri,
+    "special": lambda v, m: near_sql(v),
 }
+_TERMINOLOGY = {"in", "not-in", "above", "below"}
 
 
 def _resource_column(a: str, leaf: Leaf) -> SQL:
@@ -216,6 +258,12 @@ def leaf_sql(a: str, leaf: Leaf) -> SQL:
         return _of_type(a, leaf)
     if leaf.type == "reference" and leaf.modifier == "identifier":
         return _identifier(a, leaf)
+    if leaf.type == "token" and leaf.modifier in _TERMINOLOGY:
+        value_sql = _ors([_concepts(v, None) for v in leaf.values])
+        return _in(a, "idx_token", leaf, value_sql, negate=leaf.modifier == "not-in")
+    if leaf.type == "quantity" and any(p.ranges for p in leaf.params):
+        value_sql = _ors([_quantity(v, None, ranges=True) for v in leaf.values])
+        return _in(a, "idx_quantity", leaf, value_sql)
     value_sql = _ors([_VALUE_SQL[leaf.type](v, leaf.modifier) for v in leaf.values])
     negate = leaf.type == "token" and leaf.modifier == "not"
     return _in(a, TABLES[leaf.type], leaf, value_sql, negate)
@@ -243,9 +291,26 @@ def _identifier(a: str, leaf: Leaf) -> SQL:
     return _derived(a, keys, _ors([_token(v, None) for v in leaf.values]))
 
 
+_LIST_ITEM = param_key("List", "item")
+
+
+def _in_list(a: str, node: InList) -> SQL:
+    marks = ", ".join("?" * len(node.list_ids))
+    sql = (
+        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM resources l"
+        f" CROSS JOIN idx_reference ref WHERE l.rtype = 'List' AND l.id IN ({marks})"
+        " AND l.deleted = 0 AND ref.rid = l.rid AND ref.param = ?)"
+    )
+    return sql, [*node.list_ids, _LIST_ITEM]
+
+
 def node_sql(a: str, node: Node) -> SQL:
     if isinstance(node, Leaf):
         return leaf_sql(a, node)
+    if isinstance(node, AnyOf):
+        return _ors([node_sql(a, n) for n in node.nodes])
+    if isinstance(node, InList):
+        return _in_list(a, node)
     t = f"t{next(_alias) % 1_000_000}"
     inner_sql, inner_args = node_sql(t, node.inner)
     # CROSS JOIN fixes SQLite's join order (the matches of `inner` first, then their

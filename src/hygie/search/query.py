@@ -46,7 +46,21 @@ class Has:
     inner: Node
 
 
-Node = Leaf | Chain | Has
+@dataclass(slots=True)
+class AnyOf:
+    """OR of conditions (a composite parameter's comma-separated values)."""
+
+    nodes: list[Node]
+
+
+@dataclass(slots=True)
+class InList:
+    """`_list=id,...`: resources that are items of one of these List resources."""
+
+    list_ids: list[str]
+
+
+Node = Leaf | Chain | Has | AnyOf | InList
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from hygie.search.paths import Walker, compile_expression
 
 RESOURCE_COLUMNS = {"_id", "_lastUpdated"}  # read from `resources`, not from index tables
 INDEXED_TYPES = {"string", "token", "date", "number", "quantity", "reference", "uri"}
+SPECIAL = {"near"}  # the special parameters implemented (search.html#special)
 
 
 @dataclass(slots=True)
@@ -32,6 +33,8 @@ class SearchParam:
     walker: Walker | None = None
     fast: bool = True
     compartments: frozenset[str] = field(default_factory=frozenset)
+    sub_type: str | None = None  # composite: the type of the second component
+    ranges: bool = False  # quantity: values may be Ranges (low/high rows)
 
 
 def _base_types(sp: dict[str, Any]) -> list[str]:
@@ -71,26 +74,50 @@ def params_for(rtype: str) -> dict[str, SearchParam]:
             comps.setdefault(code, set()).add(ctype)
     out: dict[str, SearchParam] = {}
     for sp in _definitions().get(rtype, ()):
-        code, expr = sp["code"], sp.get("expression") or ""
-        if sp["type"] not in INDEXED_TYPES or not (expr or code in RESOURCE_COLUMNS):
-            continue
-        p = SearchParam(
-            rtype=rtype,
-            code=code,
-            type=sp["type"],
-            url=sp["url"],
-            description=sp.get("description", ""),
-            expression=expr,
-            targets=tuple(sp.get("target", ())),
-            key=param_key(rtype, code),
-            compartments=frozenset(comps.get(code, ())),
-        )
-        if code not in RESOURCE_COLUMNS:
-            p.walker, p.fast = compile_expression(expr, rtype)
-            if p.walker is None:
-                continue
-        out[code] = p
+        p = compile_param(sp, rtype, frozenset(comps.get(sp["code"], ())))
+        if p is not None:
+            out[p.code] = p
     return out
+
+
+def compile_param(
+    sp: dict[str, Any], rtype: str, compartments: frozenset[str] = frozenset()
+) -> SearchParam | None:
+    """A SearchParameter resource compiled for `rtype`, or None if this engine cannot index it."""
+    code, expr, ptype = sp.get("code", ""), sp.get("expression") or "", sp.get("type", "")
+    if code in RESOURCE_COLUMNS:
+        return _param(sp, rtype, compartments)
+    if not expr:
+        return None
+    p = _param(sp, rtype, compartments)
+    if ptype in INDEXED_TYPES or (ptype == "special" and code in SPECIAL):
+        p.walker, p.fast = compile_expression(expr, rtype)
+        p.ranges = ptype == "quantity" and "Range" in expr
+    elif ptype == "composite":
+        from hygie.search.composite import compile_composite, component_types
+
+        types = component_types(sp)
+        p.walker = compile_composite(sp, rtype, types) if types else None
+        if p.walker is not None:
+            assert types is not None
+            p.sub_type = types[1]
+            second = sp["component"][1].get("expression", "")
+            p.ranges = types[1] == "quantity" and "Range" in second
+    return p if p.walker is not None else None
+
+
+def _param(sp: dict[str, Any], rtype: str, compartments: frozenset[str]) -> SearchParam:
+    return SearchParam(
+        rtype=rtype,
+        code=sp["code"],
+        type=sp["type"],
+        url=sp.get("url", ""),
+        description=sp.get("description", ""),
+        expression=sp.get("expression") or "",
+        targets=tuple(sp.get("target", ())),
+        key=param_key(rtype, sp["code"]),
+        compartments=compartments,
+    )
 
 
 def all_params() -> dict[str, list[dict[str, Any]]]:

@@ -21,6 +21,7 @@ INDEX_TABLES: dict[str, tuple[str, ...]] = {
     "idx_quantity": ("param", "system", "code", "value", "low", "high"),
     "idx_reference": ("param", "target_type", "target_id", "target_version", "url"),
     "idx_uri": ("param", "value"),
+    "idx_near": ("param", "lat", "lon"),
     "compartment": ("ctype", "cid"),
 }
 
@@ -39,6 +40,8 @@ _TYPES = {
     "url": "TEXT",
     "ctype": "TEXT NOT NULL",
     "cid": "TEXT NOT NULL",
+    "lat": "DOUBLE PRECISION",
+    "lon": "DOUBLE PRECISION",
 }
 # numeric columns of number/quantity tables hold decimals, not epoch integers
 _NUMERIC = {"idx_number", "idx_quantity"}
@@ -52,6 +55,7 @@ _INDEXES = [
     "CREATE INDEX IF NOT EXISTS idx_quantity_v ON idx_quantity (param, code, value, rid)",
     "CREATE INDEX IF NOT EXISTS idx_reference_t ON idx_reference (param, target_id, target_type, rid)",
     "CREATE INDEX IF NOT EXISTS idx_uri_v ON idx_uri (param, value, rid)",
+    "CREATE INDEX IF NOT EXISTS idx_near_v ON idx_near (param, lat, lon, rid)",
     "CREATE INDEX IF NOT EXISTS compartment_c ON compartment (ctype, cid, rid)",
 ]
 
@@ -62,7 +66,7 @@ def index_ddl(dialect: Dialect) -> list[str]:
         defs = ["rid BIGINT NOT NULL"]
         for c in cols:
             t = _TYPES[c]
-            if table in _NUMERIC and c in ("value", "low", "high"):
+            if (table in _NUMERIC and c in ("value", "low", "high")) or c in ("lat", "lon"):
                 t = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
             elif t.startswith("TEXT") and dialect == "postgres":
                 # byte order, as SQLite's BINARY: prefix ranges and sorts agree on both

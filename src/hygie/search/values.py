@@ -23,6 +23,7 @@ _NAME_PARTS = ("family", "given", "text", "prefix", "suffix")
 _ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
 _QUANTITY_KINDS = {"Quantity", "Age", "Distance", "Duration", "Count", "SimpleQuantity"}
 _ISO4217 = "urn:iso:std:iso:4217"
+OPEN_NUMBER = 1e300  # the open end of a Range without low or high
 MAX_STRING = 512  # longer strings are indexed by their prefix
 
 
@@ -181,13 +182,15 @@ def quantity_rows(rows: Rows, key: int, value: Any, ftype: str | None) -> None:
         return
     ftype = ftype or shape_type(value)
     if ftype == "Range":
+        # a Range row has no point value: [low, high] with open ends at ±1e300
         low = _decimal((value.get("low") or {}).get("value"))
         high = _decimal((value.get("high") or {}).get("value"))
         if low or high:
             unit = value.get("low") or value.get("high") or {}
-            lo = low[1] if low else float("-inf")
-            hi = high[2] if high else float("inf")
-            rows["idx_quantity"].append((key, unit.get("system"), unit.get("code"), None, lo, hi))
+            lo = low[0] if low else -OPEN_NUMBER
+            hi = high[0] if high else OPEN_NUMBER
+            code = unit.get("code") or unit.get("unit")
+            rows["idx_quantity"].append((key, unit.get("system"), code, None, lo, hi))
         return
     r = _decimal(value.get("value"))
     if r is None:
