@@ -24,6 +24,7 @@ from hygie.rest import negotiation
 from hygie.rest.capabilities import capability_statement
 from hygie.rest.http import Request, Response, outcome_response, parse_scope
 from hygie.rest.interactions import Interactions
+from hygie.rest.operations import OperationRegistry
 from hygie.store import Context, Repository
 
 log = logging.getLogger("hygie.rest")
@@ -47,6 +48,7 @@ class Router:
     def __init__(self, api: Interactions) -> None:
         self.api = api
         self.types = definitions.resource_types()
+        self.operations = OperationRegistry()
 
     def route(self, req: Request) -> tuple[Callable[[], Response], bool]:
         """The handler to run and whether it is QUICK (a bounded primary-key read that may run
@@ -56,6 +58,8 @@ class Router:
         if m == "HEAD":
             m = "GET"
         n = len(seg)
+        if (op := self.operations.route(m, seg, ctx, req)) is not None:
+            return op
         if n == 0:
             return self._pick(m, {"GET": (lambda: api.search(ctx, req, None), False),
                                   "POST": (lambda: api.bundle(ctx, req), False)})
@@ -224,6 +228,9 @@ def _not_here(path: str) -> Response:
 
 
 def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:
+    from hygie.rest.identity_ops import install_identity
     from hygie.store import open_repository
 
-    return FhirApp(open_repository(db_url), settings)
+    app = FhirApp(open_repository(db_url), settings)
+    install_identity(app)
+    return app

@@ -1,0 +1,1 @@
+"""National services (identity, records, prescription, messaging, …) built on the repository."""
