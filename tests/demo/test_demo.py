@@ -19,6 +19,7 @@ from hygie.demo.nir import is_valid_nir, luhn_digit, make_nir, nir_key
 from hygie.demo.places import COMMUNES, COUNTRIES
 from hygie.demo.population import INS_TEST_OID, INSEE_CODE, population
 from hygie.fhir.validation import validate
+from hygie.services.identity import nir as identity_nir
 from hygie.store import Context, open_repository
 
 CTX = Context.system()
@@ -112,7 +113,7 @@ def test_ins_nir_valid_and_consistent(resources: list[dict[str, Any]]) -> None:
         if not ins:
             continue
         nir = ins[0]["value"]
-        assert is_valid_nir(nir), nir
+        assert is_valid_nir(nir) and identity_nir.is_valid(nir), nir
         assert ins[0]["type"]["coding"][0]["code"] == "INS-NIR-TEST"
         assert nir[0] == ("2" if p["gender"] == "female" else "1")
         assert nir[1:5] == p["birthDate"][2:4] + p["birthDate"][5:7]
