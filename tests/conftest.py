@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,8 +121,17 @@ class PostgresServer:
         if not self.fsync:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
-            "-l", str(self.root / "server.log"), "-o", " ".join(opts),
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            " ".join(opts),
         )
 
     def stop(self) -> None:
@@ -291,8 +300,16 @@ class LiveServer:
         self.starts += 1
         log = open(self.workdir / f"server-{self.starts}.log", "wb")  # noqa: SIM115
         cmd = [
-            str(VENV_BIN / "hygie"), "serve", "--db", self.db_url, "--host", "127.0.0.1",
-            "--port", str(self.port), "--server", self.server,
+            str(VENV_BIN / "hygie"),
+            "serve",
+            "--db",
+            self.db_url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--server",
+            self.server,
         ]
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def body(resource: dict | list) -> bytes:
 
 def assert_no_leak(r: httpx.Response) -> None:
     text = r.text
-    for marker in ("Traceback", 'File "', "psycopg", "sqlite3", ".py\", line"):
+    for marker in ("Traceback", 'File "', "psycopg", "sqlite3", '.py", line'):
         assert marker not in text, f"internal detail leaked: {marker!r} in {text[:500]}"
 
 
@@ -55,7 +55,9 @@ def assert_outcome(r: httpx.Response, *statuses: int) -> dict:
 
 async def create(client: httpx.AsyncClient, resource: dict, **headers: str) -> httpx.Response:
     r = await client.post(
-        f"/fhir/{resource['resourceType']}", content=body(resource), headers={**JSON_HEADERS, **headers}
+        f"/fhir/{resource['resourceType']}",
+        content=body(resource),
+        headers={**JSON_HEADERS, **headers},
     )
     assert r.status_code == 201, r.text
     return r
@@ -65,7 +67,9 @@ async def create_id(client: httpx.AsyncClient, resource: dict) -> str:
     return (await create(client, resource)).json()["id"]
 
 
-async def put(client: httpx.AsyncClient, url: str, resource: dict, **headers: str) -> httpx.Response:
+async def put(
+    client: httpx.AsyncClient, url: str, resource: dict, **headers: str
+) -> httpx.Response:
     return await client.put(url, content=body(resource), headers={**JSON_HEADERS, **headers})
 
 
@@ -185,18 +189,25 @@ async def test_delete_then_read_is_410(client: httpx.AsyncClient) -> None:
 async def test_if_match(client: httpx.AsyncClient) -> None:
     rid = await create_id(client, patient("One"))
     await put(client, f"/fhir/Patient/{rid}", patient("Two", id=rid))
-    stale = await put(client, f"/fhir/Patient/{rid}", patient("Three", id=rid), **{"If-Match": 'W/"1"'})
+    stale = await put(
+        client, f"/fhir/Patient/{rid}", patient("Three", id=rid), **{"If-Match": 'W/"1"'}
+    )
     assert_outcome(stale, 412)
     assert version_of(await client.get(f"/fhir/Patient/{rid}")) == "2"
-    ok = await put(client, f"/fhir/Patient/{rid}", patient("Three", id=rid), **{"If-Match": 'W/"2"'})
+    ok = await put(
+        client, f"/fhir/Patient/{rid}", patient("Three", id=rid), **{"If-Match": 'W/"2"'}
+    )
     assert ok.status_code == 200 and ok.headers["etag"] == 'W/"3"'
     assert_outcome(
-        await put(client, f"/fhir/Patient/{rid}", patient("X", id=rid), **{"If-Match": "garbage"}), 400
+        await put(client, f"/fhir/Patient/{rid}", patient("X", id=rid), **{"If-Match": "garbage"}),
+        400,
     )
     stale_delete = await client.delete(f"/fhir/Patient/{rid}", headers={"If-Match": 'W/"1"'})
     assert_outcome(stale_delete, 412)
     assert (await client.get(f"/fhir/Patient/{rid}")).status_code == 200
-    assert (await client.delete(f"/fhir/Patient/{rid}", headers={"If-Match": 'W/"3"'})).status_code in (200, 204)
+    assert (
+        await client.delete(f"/fhir/Patient/{rid}", headers={"If-Match": 'W/"3"'})
+    ).status_code in (200, 204)
 
 
 async def test_if_none_match_gives_304(client: httpx.AsyncClient) -> None:
@@ -228,14 +239,18 @@ async def test_conditional_create_with_if_none_exist(client: httpx.AsyncClient) 
     res = patient(identifier=[{"system": SYS, "value": "ine-1"}])
     first = await create(client, res, **{"If-None-Exist": f"identifier={SYS}|ine-1"})
     again = await client.post(
-        "/fhir/Patient", content=body(res), headers={**JSON_HEADERS, "If-None-Exist": f"identifier={SYS}|ine-1"}
+        "/fhir/Patient",
+        content=body(res),
+        headers={**JSON_HEADERS, "If-None-Exist": f"identifier={SYS}|ine-1"},
     )
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     await create(client, patient(identifier=[{"system": SYS, "value": "twin"}]))
     await create(client, patient(identifier=[{"system": SYS, "value": "twin"}]))
     dup = await client.post(
-        "/fhir/Patient", content=body(res), headers={**JSON_HEADERS, "If-None-Exist": "identifier=twin"}
+        "/fhir/Patient",
+        content=body(res),
+        headers={**JSON_HEADERS, "If-None-Exist": "identifier=twin"},
     )
     assert_outcome(dup, 412)
 
@@ -259,7 +274,9 @@ async def test_json_patch(client: httpx.AsyncClient) -> None:
     rid = await create_id(client, patient(gender="male"))
     ops = [{"op": "replace", "path": "/gender", "value": "female"}]
     r = await client.patch(
-        f"/fhir/Patient/{rid}", content=body(ops), headers={"Content-Type": "application/json-patch+json"}
+        f"/fhir/Patient/{rid}",
+        content=body(ops),
+        headers={"Content-Type": "application/json-patch+json"},
     )
     assert r.status_code == 200, r.text
     assert r.headers["etag"] == 'W/"2"'
@@ -267,13 +284,16 @@ async def test_json_patch(client: httpx.AsyncClient) -> None:
     wrong_type = await client.patch(f"/fhir/Patient/{rid}", content=body(ops), headers=JSON_HEADERS)
     assert_outcome(wrong_type, 415)
     stale = await client.patch(
-        f"/fhir/Patient/{rid}", content=body(ops),
+        f"/fhir/Patient/{rid}",
+        content=body(ops),
         headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"'},
     )
     assert_outcome(stale, 412)
     failing = [{"op": "test", "path": "/gender", "value": "male"}]
     bad = await client.patch(
-        f"/fhir/Patient/{rid}", content=body(failing), headers={"Content-Type": "application/json-patch+json"}
+        f"/fhir/Patient/{rid}",
+        content=body(failing),
+        headers={"Content-Type": "application/json-patch+json"},
     )
     assert_outcome(bad, 400, 409, 422)
 
@@ -287,9 +307,13 @@ async def test_prefer_return(client: httpx.AsyncClient) -> None:
     assert "/_history/1" in minimal.headers["location"]
     assert minimal.headers["etag"] == 'W/"1"'
     rid = minimal.headers["location"].split("/")[-3]
-    full = await put(client, f"/fhir/Patient/{rid}", patient("B", id=rid), Prefer="return=representation")
+    full = await put(
+        client, f"/fhir/Patient/{rid}", patient("B", id=rid), Prefer="return=representation"
+    )
     assert full.json()["name"][0]["family"] == "B" and full.json()["id"] == rid
-    oo = await put(client, f"/fhir/Patient/{rid}", patient("C", id=rid), Prefer="return=OperationOutcome")
+    oo = await put(
+        client, f"/fhir/Patient/{rid}", patient("C", id=rid), Prefer="return=OperationOutcome"
+    )
     assert oo.status_code == 200
     assert oo.json()["resourceType"] == "OperationOutcome"
     assert oo.headers["etag"] == 'W/"3"'
@@ -299,8 +323,15 @@ async def test_prefer_return(client: httpx.AsyncClient) -> None:
 
 async def test_prefer_handling_on_history(client: httpx.AsyncClient) -> None:
     rid = await create_id(client, patient())
-    assert_outcome(await client.get(f"/fhir/Patient/{rid}/_history?bogus=1", headers={"Prefer": "handling=strict"}), 400)
-    lenient = await client.get(f"/fhir/Patient/{rid}/_history?bogus=1", headers={"Prefer": "handling=lenient"})
+    assert_outcome(
+        await client.get(
+            f"/fhir/Patient/{rid}/_history?bogus=1", headers={"Prefer": "handling=strict"}
+        ),
+        400,
+    )
+    lenient = await client.get(
+        f"/fhir/Patient/{rid}/_history?bogus=1", headers={"Prefer": "handling=lenient"}
+    )
     assert lenient.status_code == 200 and lenient.json()["type"] == "history"
 
 
@@ -342,18 +373,25 @@ async def test_accept(client: httpx.AsyncClient, accept: str, status: int) -> No
         assert_outcome(r, status)
 
 
-@pytest.mark.parametrize("ctype", ["text/plain", "application/fhir+xml", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/fhir+xml", "application/x-www-form-urlencoded"]
+)
 async def test_unsupported_content_type_is_415(client: httpx.AsyncClient, ctype: str) -> None:
     r = await client.post("/fhir/Patient", content=body(patient()), headers={"Content-Type": ctype})
     assert_outcome(r, 415)
-    r = await client.put("/fhir/Patient/x", content=body(patient(id="x")), headers={"Content-Type": ctype})
+    r = await client.put(
+        "/fhir/Patient/x", content=body(patient(id="x")), headers={"Content-Type": ctype}
+    )
     assert_outcome(r, 415)
     assert (await client.get("/fhir/Patient/x")).status_code == 404
 
 
 async def test_plain_json_content_type_is_accepted(client: httpx.AsyncClient) -> None:
-    r = await client.post("/fhir/Patient", content=body(patient()),
-                          headers={"Content-Type": "application/json; charset=utf-8"})
+    r = await client.post(
+        "/fhir/Patient",
+        content=body(patient()),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert r.status_code == 201
 
 
@@ -378,7 +416,10 @@ async def test_summary_on_read(client: httpx.AsyncClient) -> None:
     full = patient(
         "Summary",
         gender="female",
-        text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Mme Summary</div>'},
+        text={
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">Mme Summary</div>',
+        },
         contact=[{"name": {"family": "Contact"}}],
         meta={"tag": [{"system": "urn:t", "code": "keep"}]},
     )
@@ -416,12 +457,23 @@ async def test_elements_on_read(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/fhir/Foo"), ("GET", "/fhir/Foo/1"), ("POST", "/fhir/Foo"), ("GET", "/fhir/patient/1"),
-     ("GET", "/fhir/Patient/1/_nonsense/x/y")],
+    [
+        ("GET", "/fhir/Foo"),
+        ("GET", "/fhir/Foo/1"),
+        ("POST", "/fhir/Foo"),
+        ("GET", "/fhir/patient/1"),
+        ("GET", "/fhir/Patient/1/_nonsense/x/y"),
+    ],
 )
-async def test_unknown_type_or_path_is_404(client: httpx.AsyncClient, method: str, path: str) -> None:
-    r = await client.request(method, path, content=body({"resourceType": "Foo"}) if method == "POST" else None,
-                             headers=JSON_HEADERS if method == "POST" else None)
+async def test_unknown_type_or_path_is_404(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    r = await client.request(
+        method,
+        path,
+        content=body({"resourceType": "Foo"}) if method == "POST" else None,
+        headers=JSON_HEADERS if method == "POST" else None,
+    )
     assert_outcome(r, 404)
 
 
@@ -435,7 +487,9 @@ async def test_unknown_type_or_path_is_404(client: httpx.AsyncClient, method: st
         ("PUT", "/fhir", {"POST"}),
     ],
 )
-async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient, method: str, path: str, allowed: set) -> None:
+async def test_wrong_method_is_405_with_allow(
+    client: httpx.AsyncClient, method: str, path: str, allowed: set
+) -> None:
     r = await client.request(method, path, content=b"{}", headers=JSON_HEADERS)
     assert_outcome(r, 405)
     allow = {m.strip() for m in r.headers["allow"].split(",")}
@@ -455,7 +509,9 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
 
     streamed = await client.post("/fhir/Patient", content=chunks(), headers=JSON_HEADERS)
     assert_outcome(streamed, 413)
-    assert (await client.post("/fhir/Patient", content=body(patient()), headers=JSON_HEADERS)).status_code == 201
+    assert (
+        await client.post("/fhir/Patient", content=body(patient()), headers=JSON_HEADERS)
+    ).status_code == 201
     hist = (await client.get("/fhir/_history")).json()
     assert len(hist["entry"]) == 1
 
@@ -467,18 +523,26 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
 
 
 @pytest.mark.parametrize("payload", [b"[]", b'"Patient"', b"42", b'{"name": []}'])
-async def test_json_that_is_not_a_resource_is_400(client: httpx.AsyncClient, payload: bytes) -> None:
-    assert_outcome(await client.post("/fhir/Patient", content=payload, headers=JSON_HEADERS), 400, 422)
+async def test_json_that_is_not_a_resource_is_400(
+    client: httpx.AsyncClient, payload: bytes
+) -> None:
+    assert_outcome(
+        await client.post("/fhir/Patient", content=payload, headers=JSON_HEADERS), 400, 422
+    )
 
 
-async def test_invalid_resource_lists_each_problem_with_its_expression(client: httpx.AsyncClient) -> None:
+async def test_invalid_resource_lists_each_problem_with_its_expression(
+    client: httpx.AsyncClient,
+) -> None:
     bad = patient(gender="bogus", birthDate="1980-13-45", unknownElement=True)
     outcome = assert_outcome(
         await client.post("/fhir/Patient", content=body(bad), headers=JSON_HEADERS), 400, 422
     )
     expressions = {e for i in outcome["issue"] for e in i.get("expression", [])}
     assert {"Patient.gender", "Patient.birthDate", "Patient.unknownElement"} <= expressions
-    mismatch = await client.post("/fhir/Patient", content=body({"resourceType": "Observation"}), headers=JSON_HEADERS)
+    mismatch = await client.post(
+        "/fhir/Patient", content=body({"resourceType": "Observation"}), headers=JSON_HEADERS
+    )
     assert_outcome(mismatch, 400, 422)
     assert (await client.get("/fhir/_history")).json()["entry"] == []
 
@@ -491,12 +555,21 @@ async def test_validate_on_type(client: httpx.AsyncClient) -> None:
     assert ok.status_code == 200
     assert ok.json()["resourceType"] == "OperationOutcome"
     assert all(i["severity"] in ("information", "warning") for i in ok.json()["issue"])
-    bad = await client.post("/fhir/Patient/$validate", content=body(patient(gender="x")), headers=JSON_HEADERS)
+    bad = await client.post(
+        "/fhir/Patient/$validate", content=body(patient(gender="x")), headers=JSON_HEADERS
+    )
     assert bad.status_code in (200, 400, 412, 422)
     issues = bad.json()["issue"]
-    assert any(i["severity"] == "error" and "Patient.gender" in i.get("expression", []) for i in issues)
-    params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": patient(gender="y")}]}
-    wrapped = await client.post("/fhir/Patient/$validate", content=body(params), headers=JSON_HEADERS)
+    assert any(
+        i["severity"] == "error" and "Patient.gender" in i.get("expression", []) for i in issues
+    )
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": patient(gender="y")}],
+    }
+    wrapped = await client.post(
+        "/fhir/Patient/$validate", content=body(params), headers=JSON_HEADERS
+    )
     assert any("Patient.gender" in i.get("expression", []) for i in wrapped.json()["issue"])
     # $validate stores nothing
     assert (await client.get("/fhir/_history")).json()["entry"] == []
@@ -508,8 +581,11 @@ async def test_validate_on_instance(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert r.json()["resourceType"] == "OperationOutcome"
     assert not any(i["severity"] == "error" for i in r.json()["issue"])
-    posted = await client.post(f"/fhir/Patient/{rid}/$validate", content=body(patient(id=rid, gender="z")),
-                               headers=JSON_HEADERS)
+    posted = await client.post(
+        f"/fhir/Patient/{rid}/$validate",
+        content=body(patient(id=rid, gender="z")),
+        headers=JSON_HEADERS,
+    )
     assert any(i["severity"] == "error" for i in posted.json()["issue"])
     assert_outcome(await client.get("/fhir/Patient/unknown-one/$validate"), 404)
 
@@ -530,7 +606,9 @@ def r4_resource_types() -> set[str]:
     }
 
 
-async def test_metadata_is_a_capability_statement_listing_every_type(client: httpx.AsyncClient) -> None:
+async def test_metadata_is_a_capability_statement_listing_every_type(
+    client: httpx.AsyncClient,
+) -> None:
     r = await client.get("/fhir/metadata")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith(FHIR_JSON)
@@ -547,7 +625,15 @@ async def test_metadata_is_a_capability_statement_listing_every_type(client: htt
     assert listed == expected
     for res in rest["resource"]:
         codes = {i["code"] for i in res["interaction"]}
-        assert {"read", "vread", "update", "delete", "create", "history-instance", "history-type"} <= codes
+        assert {
+            "read",
+            "vread",
+            "update",
+            "delete",
+            "create",
+            "history-instance",
+            "history-type",
+        } <= codes
     system = {i["code"] for i in rest["interaction"]}
     assert {"transaction", "batch", "history-system"} <= system
     patient_entry = next(res for res in rest["resource"] if res["type"] == "Patient")
@@ -591,11 +677,20 @@ async def test_transaction_over_http(client: httpx.AsyncClient) -> None:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:0c0c0c0c-1111-4222-8333-444444444444", "resource": patient("Tx"),
-             "request": {"method": "POST", "url": "Patient"}},
-            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "poids"},
-                          "subject": {"reference": "urn:uuid:0c0c0c0c-1111-4222-8333-444444444444"}},
-             "request": {"method": "POST", "url": "Observation"}},
+            {
+                "fullUrl": "urn:uuid:0c0c0c0c-1111-4222-8333-444444444444",
+                "resource": patient("Tx"),
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "poids"},
+                    "subject": {"reference": "urn:uuid:0c0c0c0c-1111-4222-8333-444444444444"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
         ],
     }
     r = await client.post("/fhir", content=body(bundle), headers=JSON_HEADERS)
@@ -606,12 +701,17 @@ async def test_transaction_over_http(client: httpx.AsyncClient) -> None:
     obs_loc = out["entry"][1]["response"]["location"]
     obs = (await client.get("/fhir/" + obs_loc.split("/_history")[0].split("/fhir/")[-1])).json()
     assert obs["subject"]["reference"] == "/".join(pat_loc.split("/_history")[0].split("/")[-2:])
-    bundle["entry"].append({"resource": patient(gender="wrong"), "request": {"method": "POST", "url": "Patient"}})
+    bundle["entry"].append(
+        {"resource": patient(gender="wrong"), "request": {"method": "POST", "url": "Patient"}}
+    )
     failed = await client.post("/fhir", content=body(bundle), headers=JSON_HEADERS)
     assert_outcome(failed, 400, 422)
     assert len((await client.get("/fhir/_history")).json()["entry"]) == 2
-    minimal = await client.post("/fhir", content=body(bundle | {"entry": bundle["entry"][:1]}),
-                                headers={**JSON_HEADERS, "Prefer": "return=minimal"})
+    minimal = await client.post(
+        "/fhir",
+        content=body(bundle | {"entry": bundle["entry"][:1]}),
+        headers={**JSON_HEADERS, "Prefer": "return=minimal"},
+    )
     assert minimal.status_code == 200
     assert "resource" not in minimal.json()["entry"][0]
 

@@ -33,10 +33,15 @@ def test_crud_cycle_over_real_http(live_server: str) -> None:
         assert r.headers["location"] == f"{live_server}/Patient/{rid}/_history/1"
         assert r.headers["etag"] == 'W/"1"'
         assert r.headers["last-modified"].endswith("GMT")
-        r = c.put(f"/Patient/{rid}", content=orjson.dumps(patient("Live2", id=rid)), headers=FHIR_JSON)
+        r = c.put(
+            f"/Patient/{rid}", content=orjson.dumps(patient("Live2", id=rid)), headers=FHIR_JSON
+        )
         assert r.status_code == 200 and r.headers["etag"] == 'W/"2"'
-        stale = c.put(f"/Patient/{rid}", content=orjson.dumps(patient("Live3", id=rid)),
-                      headers={**FHIR_JSON, "If-Match": 'W/"1"'})
+        stale = c.put(
+            f"/Patient/{rid}",
+            content=orjson.dumps(patient("Live3", id=rid)),
+            headers={**FHIR_JSON, "If-Match": 'W/"1"'},
+        )
         assert stale.status_code == 412
         assert stale.json()["resourceType"] == "OperationOutcome"
         assert c.get(f"/Patient/{rid}", headers={"If-None-Match": 'W/"2"'}).status_code == 304
@@ -56,7 +61,14 @@ def test_errors_over_real_http(live_server: str) -> None:
             (c.get("/Foo/1"), 404),
             (c.delete("/metadata"), 405),
             (c.post("/Patient", content=b"{nope", headers=FHIR_JSON), 400),
-            (c.post("/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"}), 415),
+            (
+                c.post(
+                    "/Patient",
+                    content=b"<Patient/>",
+                    headers={"Content-Type": "application/fhir+xml"},
+                ),
+                415,
+            ),
             (c.get("/metadata", headers={"Accept": "application/fhir+xml"}), 406),
             (c.post("/Patient", content=b"x" * (17 * 1024 * 1024), headers=FHIR_JSON), 413),
         ]
@@ -70,9 +82,16 @@ def test_errors_over_real_http(live_server: str) -> None:
 def test_a_client_that_hangs_up_mid_body_does_not_break_the_server(live_server: str) -> None:
     port = int(live_server.split(":")[2].split("/")[0])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
-                  b"Content-Length: 1000\r\n\r\n{\"resourceType\":")
-    r = httpx.post(f"{live_server}/Patient", content=orjson.dumps(patient("After")), headers=FHIR_JSON, timeout=30)
+        s.sendall(
+            b"POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"resourceType":'
+        )
+    r = httpx.post(
+        f"{live_server}/Patient",
+        content=orjson.dumps(patient("After")),
+        headers=FHIR_JSON,
+        timeout=30,
+    )
     assert r.status_code == 201
     entries = httpx.get(f"{live_server}/_history", timeout=30).json()["entry"]
     assert len(entries) == 1
@@ -81,16 +100,24 @@ def test_a_client_that_hangs_up_mid_body_does_not_break_the_server(live_server: 
 @pytest.mark.parametrize("server", ["uvicorn"])
 def test_uvicorn_serves_the_same_app(db_url: str, live_server_factory, server: str) -> None:
     live = live_server_factory(db_url, server=server)
-    r = httpx.put(f"{live.base}/Patient/uv", content=orjson.dumps(patient("Uv", id="uv")),
-                  headers=FHIR_JSON, timeout=30)
+    r = httpx.put(
+        f"{live.base}/Patient/uv",
+        content=orjson.dumps(patient("Uv", id="uv")),
+        headers=FHIR_JSON,
+        timeout=30,
+    )
     assert r.status_code == 201
     assert httpx.get(f"{live.base}/Patient/uv", timeout=30).headers["etag"] == 'W/"1"'
 
 
 def test_writes_survive_a_clean_restart(db_url: str, live_server_factory) -> None:
     live = live_server_factory(db_url)
-    r = httpx.put(f"{live.base}/Patient/keep", content=orjson.dumps(patient("Keep", id="keep")),
-                  headers=FHIR_JSON, timeout=30)
+    r = httpx.put(
+        f"{live.base}/Patient/keep",
+        content=orjson.dumps(patient("Keep", id="keep")),
+        headers=FHIR_JSON,
+        timeout=30,
+    )
     assert r.status_code == 201
     live.stop()
     live.start()

@@ -26,7 +26,10 @@ def tx(*entries: dict, kind: str = "transaction") -> dict:
 
 
 def post(resource: dict, full_url: str | None = None, **request) -> dict:
-    entry = {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"], **request}}
+    entry = {
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], **request},
+    }
     if full_url:
         entry["fullUrl"] = full_url
     return entry
@@ -108,7 +111,10 @@ def test_transaction_is_all_or_nothing(repo: Repository) -> None:
     assert exc.value.status in (400, 422)
     outcome = exc.value.outcome()
     assert outcome["resourceType"] == "OperationOutcome"
-    assert any("entry[3]" in (i.get("diagnostics", "") + str(i.get("expression", ""))) for i in outcome["issue"])
+    assert any(
+        "entry[3]" in (i.get("diagnostics", "") + str(i.get("expression", "")))
+        for i in outcome["issue"]
+    )
     assert everything(repo) == before
     assert repo.read(CTX, "Patient", "keep").version == existing.version
     assert repo.read(CTX, "Patient", "keep").resource()["name"][0]["family"] == "Keep"
@@ -157,12 +163,24 @@ def test_urn_uuid_references_are_rewritten(repo: Repository) -> None:
     pat_url = "urn:uuid:3f1c7b6e-8a52-4a3e-9d8e-2b7f0c1d4e5a"
     obs_url = "urn:uuid:9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
     bundle = tx(
-        post(observation(pat_url, hasMember=[{"reference": obs_url}]), "urn:uuid:aaaaaaaa-0000-4000-8000-000000000001"),
+        post(
+            observation(pat_url, hasMember=[{"reference": obs_url}]),
+            "urn:uuid:aaaaaaaa-0000-4000-8000-000000000001",
+        ),
         post(observation(pat_url), obs_url),
         post(patient("Ref"), pat_url),
-        put({"resourceType": "Encounter", "id": "enc1", "status": "finished",
-             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-             "subject": {"reference": pat_url}}),
+        put(
+            {
+                "resourceType": "Encounter",
+                "id": "enc1",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": pat_url},
+            }
+        ),
     )
     out = run(repo, bundle)
     _, pid, _ = located(out["entry"][2])
@@ -171,15 +189,20 @@ def test_urn_uuid_references_are_rewritten(repo: Repository) -> None:
     assert first["subject"]["reference"] == f"Patient/{pid}"
     assert first["hasMember"][0]["reference"] == f"Observation/{oid}"
     assert repo.read(CTX, "Observation", oid).resource()["subject"]["reference"] == f"Patient/{pid}"
-    assert repo.read(CTX, "Encounter", "enc1").resource()["subject"]["reference"] == f"Patient/{pid}"
+    assert (
+        repo.read(CTX, "Encounter", "enc1").resource()["subject"]["reference"] == f"Patient/{pid}"
+    )
     assert "urn:uuid" not in orjson.dumps(out).decode()
 
 
 def test_full_url_with_the_server_base_is_rewritten_too(repo: Repository) -> None:
-    out = run(repo, tx(
-        post(patient("Abs"), f"{BASE}/Patient/temp-client-id"),
-        post(observation(f"{BASE}/Patient/temp-client-id")),
-    ))
+    out = run(
+        repo,
+        tx(
+            post(patient("Abs"), f"{BASE}/Patient/temp-client-id"),
+            post(observation(f"{BASE}/Patient/temp-client-id")),
+        ),
+    )
     _, pid, _ = located(out["entry"][0])
     obs = repo.read(CTX, "Observation", located(out["entry"][1])[1]).resource()
     assert obs["subject"]["reference"] == f"Patient/{pid}"
@@ -192,7 +215,9 @@ def test_conditional_references_are_resolved(repo: Repository) -> None:
     assert obs["subject"]["reference"] == f"Patient/{pid}"
 
 
-def test_conditional_reference_without_a_single_match_fails_the_transaction(repo: Repository) -> None:
+def test_conditional_reference_without_a_single_match_fails_the_transaction(
+    repo: Repository,
+) -> None:
     repo.create(CTX, patient("Twin", ident="twin"))
     repo.create(CTX, patient("Twin", ident="twin"))
     before = everything(repo)
@@ -205,11 +230,17 @@ def test_conditional_reference_without_a_single_match_fails_the_transaction(repo
 
 def test_if_none_exist_in_a_transaction(repo: Repository) -> None:
     pid = repo.create(CTX, patient("Exists", ident="ine")).stored.id
-    out = run(repo, tx(
-        post(patient("Exists", ident="ine"), "urn:uuid:11111111-2222-4333-8444-555555555555",
-             ifNoneExist=f"identifier={SYS}|ine"),
-        post(observation("urn:uuid:11111111-2222-4333-8444-555555555555")),
-    ))
+    out = run(
+        repo,
+        tx(
+            post(
+                patient("Exists", ident="ine"),
+                "urn:uuid:11111111-2222-4333-8444-555555555555",
+                ifNoneExist=f"identifier={SYS}|ine",
+            ),
+            post(observation("urn:uuid:11111111-2222-4333-8444-555555555555")),
+        ),
+    )
     assert out["entry"][0]["response"]["status"].startswith("200")
     assert located(out["entry"][0])[1] == pid
     obs = repo.read(CTX, "Observation", located(out["entry"][1])[1]).resource()
@@ -220,10 +251,13 @@ def test_if_none_exist_in_a_transaction(repo: Repository) -> None:
 def test_conditional_update_and_delete_in_a_transaction(repo: Repository) -> None:
     pid = repo.create(CTX, patient("Cu", ident="cu")).stored.id
     gone = repo.create(CTX, patient("Cd", ident="cd")).stored.id
-    out = run(repo, tx(
-        put(patient("Cu2", ident="cu"), url=f"Patient?identifier={SYS}|cu"),
-        req("DELETE", f"Patient?identifier={SYS}|cd"),
-    ))
+    out = run(
+        repo,
+        tx(
+            put(patient("Cu2", ident="cu"), url=f"Patient?identifier={SYS}|cu"),
+            req("DELETE", f"Patient?identifier={SYS}|cd"),
+        ),
+    )
     assert located(out["entry"][0])[1:] == (pid, "2")
     assert repo.read(CTX, "Patient", pid).resource()["name"][0]["family"] == "Cu2"
     with pytest.raises(FhirError) as exc:
@@ -234,8 +268,11 @@ def test_conditional_update_and_delete_in_a_transaction(repo: Repository) -> Non
 def test_patch_in_a_transaction(repo: Repository) -> None:
     repo.update(CTX, "Patient", "pp", patient("Patch", id="pp"))
     ops = [{"op": "add", "path": "/gender", "value": "female"}]
-    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json",
-              "data": base64.b64encode(orjson.dumps(ops)).decode()}
+    binary = {
+        "resourceType": "Binary",
+        "contentType": "application/json-patch+json",
+        "data": base64.b64encode(orjson.dumps(ops)).decode(),
+    }
     out = run(repo, tx({"resource": binary, "request": {"method": "PATCH", "url": "Patient/pp"}}))
     assert located(out["entry"][0])[2] == "2"
     assert repo.read(CTX, "Patient", "pp").resource()["gender"] == "female"
@@ -259,10 +296,18 @@ def test_duplicate_entries_are_rejected(repo: Repository, entries: list[dict]) -
     assert len(everything(repo)) == 1
 
 
-def test_duplicate_conditional_update_resolving_to_the_same_resource_is_rejected(repo: Repository) -> None:
+def test_duplicate_conditional_update_resolving_to_the_same_resource_is_rejected(
+    repo: Repository,
+) -> None:
     pid = repo.create(CTX, patient("Same", ident="same")).stored.id
     with pytest.raises(FhirError) as exc:
-        run(repo, tx(put(patient("X", id=pid)), put(patient("Y", ident="same"), url=f"Patient?identifier={SYS}|same")))
+        run(
+            repo,
+            tx(
+                put(patient("X", id=pid)),
+                put(patient("Y", ident="same"), url=f"Patient?identifier={SYS}|same"),
+            ),
+        )
     assert exc.value.status == 400
     assert repo.read(CTX, "Patient", pid).version == 1
 
@@ -324,7 +369,10 @@ def test_batch_entries_succeed_or_fail_independently(repo: Repository) -> None:
         assert outcome["resourceType"] == "OperationOutcome"
         assert outcome["issue"][0]["severity"] in ("error", "fatal")
     assert out["entry"][5]["resource"]["name"][0]["family"] == "B1bis"
-    assert repo.read(CTX, "Patient", located(out["entry"][0])[1]).resource()["name"][0]["family"] == "Good"
+    assert (
+        repo.read(CTX, "Patient", located(out["entry"][0])[1]).resource()["name"][0]["family"]
+        == "Good"
+    )
     assert repo.read(CTX, "Patient", "b2").version == 1
     with pytest.raises(FhirError) as exc:
         repo.read(CTX, "Patient", "b1")
@@ -333,14 +381,31 @@ def test_batch_entries_succeed_or_fail_independently(repo: Repository) -> None:
 
 def test_a_failed_batch_entry_leaves_the_others_written(repo: Repository) -> None:
     """A batch entry that fails leaves the other entries written."""
-    out = run(repo, tx(
-        put(patient("One", id="one")),
-        put(patient("Two", id="two", birthDate="not-a-date")),
-        put(patient("Three", id="three")),
-        kind="batch",
-    ))
+    out = run(
+        repo,
+        tx(
+            put(patient("One", id="one")),
+            put(patient("Two", id="two", birthDate="not-a-date")),
+            put(patient("Three", id="three")),
+            kind="batch",
+        ),
+    )
     assert [e["response"]["status"][:3] for e in out["entry"]] == ["201", "400", "201"]
     assert repo.read(CTX, "Patient", "one").version == 1
     assert repo.read(CTX, "Patient", "three").version == 1
     with pytest.raises(FhirError):
         repo.read(CTX, "Patient", "two")
+
+
+def test_delete_with_a_stale_if_match_in_a_bundle(repo: Repository) -> None:
+    repo.update(CTX, "Patient", "dm", patient("V1", id="dm"))
+    repo.update(CTX, "Patient", "dm", patient("V2", id="dm"))
+    stale = {"request": {"method": "DELETE", "url": "Patient/dm", "ifMatch": 'W/"1"'}}
+    out = run(repo, tx(stale, kind="batch"))
+    assert out["entry"][0]["response"]["status"].startswith("412")
+    with pytest.raises(FhirError) as exc:
+        run(repo, tx(stale))
+    assert exc.value.status == 412
+    assert repo.read(CTX, "Patient", "dm").version == 2
+    fresh = {"request": {"method": "DELETE", "url": "Patient/dm", "ifMatch": 'W/"2"'}}
+    assert run(repo, tx(fresh))["entry"][0]["response"]["status"][:3] in ("200", "204")

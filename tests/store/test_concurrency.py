@@ -37,9 +37,16 @@ def in_parallel(n: int, work: Callable[[int, threading.Barrier], object]) -> lis
 
 def history_versions(repo: Repository, rid: str) -> list[tuple[int, str | None, str]]:
     """(version, family, lastModified) oldest first."""
-    bundle = orjson.loads(orjson.dumps(
-        repo.history(CTX, HistoryQuery(rtype="Patient", rid=rid, count=1000), base="http://t/fhir", extra=[])
-    ))
+    bundle = orjson.loads(
+        orjson.dumps(
+            repo.history(
+                CTX,
+                HistoryQuery(rtype="Patient", rid=rid, count=1000),
+                base="http://t/fhir",
+                extra=[],
+            )
+        )
+    )
     out = []
     for e in reversed(bundle["entry"]):
         family = e["resource"]["name"][0]["family"] if "resource" in e else None
@@ -61,10 +68,14 @@ def test_if_match_exactly_one_winner_per_version(repo: Repository) -> None:
     for round_ in range(3):
         current = repo.read(CTX, "Patient", "race").version
 
-        def attempt(i: int, barrier: threading.Barrier) -> int:
+        def attempt(
+            i: int, barrier: threading.Barrier, current: int = current, round_: int = round_
+        ) -> int:
             barrier.wait()
             try:
-                repo.update(CTX, "Patient", "race", patient("race", f"r{round_}-w{i}"), if_match=current)
+                repo.update(
+                    CTX, "Patient", "race", patient("race", f"r{round_}-w{i}"), if_match=current
+                )
                 return 200
             except FhirError as exc:
                 return exc.status
@@ -86,7 +97,9 @@ def test_optimistic_retry_loop_loses_no_update(repo: Repository) -> None:
         while True:
             version = repo.read(CTX, "Patient", "loop").version
             try:
-                won = repo.update(CTX, "Patient", "loop", patient("loop", f"w{i}"), if_match=version)
+                won = repo.update(
+                    CTX, "Patient", "loop", patient("loop", f"w{i}"), if_match=version
+                )
                 return won.stored.version, conflicts
             except FhirError as exc:
                 assert exc.status == 412
@@ -115,7 +128,9 @@ def test_without_if_match_versions_are_strictly_sequential(repo: Repository) -> 
     assert_sequential(hist, WRITERS + 1)
     families = Counter(f for _, f, _ in hist[1:])
     assert families == Counter(f"w{i}" for i in range(WRITERS))
-    assert {v: f for v, f, _ in hist}[max(got)] == repo.read(CTX, "Patient", "seq").resource()["name"][0]["family"]
+    assert {v: f for v, f, _ in hist}[max(got)] == repo.read(CTX, "Patient", "seq").resource()[
+        "name"
+    ][0]["family"]
 
 
 def test_parallel_update_as_create_of_one_new_id(repo: Repository) -> None:
@@ -148,14 +163,21 @@ def test_parallel_creates_get_distinct_ids(repo: Repository) -> None:
 
 def test_parallel_http_updates(db_url: str, live_server: str) -> None:
     url = f"{live_server}/Patient/http-race"
-    assert httpx.put(url, content=orjson.dumps(patient("http-race", "v1")), headers=FHIR_JSON,
-                     timeout=30).status_code == 201
+    assert (
+        httpx.put(
+            url, content=orjson.dumps(patient("http-race", "v1")), headers=FHIR_JSON, timeout=30
+        ).status_code
+        == 201
+    )
 
     def guarded(i: int, barrier: threading.Barrier) -> int:
         with httpx.Client(timeout=60) as c:
             barrier.wait()
-            r = c.put(url, content=orjson.dumps(patient("http-race", f"g{i}")),
-                      headers={**FHIR_JSON, "If-Match": 'W/"1"'})
+            r = c.put(
+                url,
+                content=orjson.dumps(patient("http-race", f"g{i}")),
+                headers={**FHIR_JSON, "If-Match": 'W/"1"'},
+            )
             if r.status_code == 412:
                 assert r.json()["resourceType"] == "OperationOutcome"
             return r.status_code
@@ -176,3 +198,50 @@ def test_parallel_http_updates(db_url: str, live_server: str) -> None:
     assert versions == list(range(WRITERS + 2, 0, -1))
     families = Counter(e["resource"]["name"][0]["family"] for e in hist["entry"])
     assert all(families[f"u{i}"] == 1 for i in range(WRITERS))
+
+
+def test_parallel_patches_without_if_match_all_apply(repo: Repository) -> None:
+    repo.update(CTX, "Patient", "patched", patient("patched", "start"))
+
+    def writer(i: int, barrier: threading.Barrier) -> int:
+        barrier.wait()
+        ops = [{"op": "add", "path": "/name/-", "value": {"family": f"p{i}"}}]
+        return repo.patch(CTX, "Patient", "patched", ops).stored.version
+
+    got = in_parallel(WRITERS, writer)
+    assert sorted(got) == list(range(2, WRITERS + 2))
+    names = [n["family"] for n in repo.read(CTX, "Patient", "patched").resource()["name"]]
+    assert sorted(names) == sorted(["start", *(f"p{i}" for i in range(WRITERS))])
+
+
+def test_http_delete_and_update_racing_on_one_if_match(db_url: str, live_server: str) -> None:
+    """Half the clients update, half delete, all with If-Match W/"1": exactly one may win."""
+    for round_ in range(3):
+        url = f"{live_server}/Patient/del-race-{round_}"
+        assert (
+            httpx.put(
+                url,
+                content=orjson.dumps(patient(f"del-race-{round_}", "v1")),
+                headers=FHIR_JSON,
+                timeout=30,
+            ).status_code
+            == 201
+        )
+
+        def attempt(
+            i: int, barrier: threading.Barrier, url: str = url, round_: int = round_
+        ) -> int:
+            with httpx.Client(timeout=60) as c:
+                barrier.wait()
+                if i % 2:
+                    return c.delete(url, headers={"If-Match": 'W/"1"'}).status_code
+                body = orjson.dumps(patient(f"del-race-{round_}", f"u{i}"))
+                return c.put(
+                    url, content=body, headers={**FHIR_JSON, "If-Match": 'W/"1"'}
+                ).status_code
+
+        outcomes = Counter(in_parallel(WRITERS, attempt))
+        winners = sum(n for status, n in outcomes.items() if status in (200, 204))
+        assert winners == 1 and outcomes[412] == WRITERS - 1, outcomes
+        hist = httpx.get(f"{url}/_history", timeout=30).json()
+        assert [e["response"]["etag"] for e in hist["entry"]] == ['W/"2"', 'W/"1"']

@@ -9,8 +9,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -96,7 +96,9 @@ class Load:
                 seq += 1
                 res = {"resourceType": "Patient", "id": rid, "name": [{"family": f"{rid}-{seq}"}]}
                 try:
-                    r = c.put(f"{self.base}/Patient/{rid}", content=orjson.dumps(res), headers=FHIR_JSON)
+                    r = c.put(
+                        f"{self.base}/Patient/{rid}", content=orjson.dumps(res), headers=FHIR_JSON
+                    )
                 except httpx.HTTPError:
                     return
                 if 200 <= r.status_code < 300:

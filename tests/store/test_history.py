@@ -89,11 +89,22 @@ def test_history_of_an_unknown_instance_is_404(repo: Repository) -> None:
 
 def test_type_and_system_history(repo: Repository) -> None:
     p = repo.create(CTX, patient("P")).stored
-    o = repo.update(CTX, "Observation", "o1", {
-        "resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
-    }).stored
+    o = repo.update(
+        CTX,
+        "Observation",
+        "o1",
+        {
+            "resourceType": "Observation",
+            "id": "o1",
+            "status": "final",
+            "code": {"text": "x"},
+        },
+    ).stored
     repo.update(CTX, "Patient", p.id, patient("P2", id=p.id))
-    assert set(keys(history(repo, rtype="Patient"))) == {(f"Patient/{p.id}", 1), (f"Patient/{p.id}", 2)}
+    assert set(keys(history(repo, rtype="Patient"))) == {
+        (f"Patient/{p.id}", 1),
+        (f"Patient/{p.id}", 2),
+    }
     assert keys(history(repo, rtype="Observation")) == [("Observation/o1", o.version)]
     system = history(repo)
     assert len(keys(system)) == 3

@@ -64,7 +64,9 @@ def test_create_keeps_tags_profiles_security_and_source(repo: Repository) -> Non
     meta = {
         "tag": [{"system": "urn:tags", "code": "demo"}],
         "profile": ["http://interopsante.org/fhir/StructureDefinition/FrPatient"],
-        "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],
+        "security": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+        ],
         "source": "urn:hygie:test",
     }
     s = repo.create(CTX, patient(meta=meta)).stored
@@ -74,7 +76,9 @@ def test_create_keeps_tags_profiles_security_and_source(repo: Repository) -> Non
 
 
 def test_create_unknown_type_is_404(repo: Repository) -> None:
-    assert status_of(lambda: repo.create(CTX, {"resourceType": "Patientx"}, rtype="Patientx")) == 404
+    assert (
+        status_of(lambda: repo.create(CTX, {"resourceType": "Patientx"}, rtype="Patientx")) == 404
+    )
 
 
 def test_create_invalid_resource_lists_every_problem_with_its_location(repo: Repository) -> None:
@@ -154,11 +158,17 @@ def test_if_match_stale_version_is_412_and_writes_nothing(repo: Repository) -> N
     assert exc.value.status == 412
     assert exc.value.outcome()["resourceType"] == "OperationOutcome"
     assert repo.read(CTX, "Patient", s.id).version == 2
-    assert repo.update(CTX, "Patient", s.id, patient("Durand", id=s.id), if_match=2).stored.version == 3
+    assert (
+        repo.update(CTX, "Patient", s.id, patient("Durand", id=s.id), if_match=2).stored.version
+        == 3
+    )
 
 
 def test_if_match_on_a_missing_resource_is_412(repo: Repository) -> None:
-    assert status_of(lambda: repo.update(CTX, "Patient", "ghost", patient(id="ghost"), if_match=1)) == 412
+    assert (
+        status_of(lambda: repo.update(CTX, "Patient", "ghost", patient(id="ghost"), if_match=1))
+        == 412
+    )
     assert status_of(lambda: repo.read(CTX, "Patient", "ghost")) == 404
 
 
@@ -200,15 +210,24 @@ def test_update_after_delete_brings_it_back_with_the_next_version(repo: Reposito
 
 
 def test_conditional_create(repo: Repository) -> None:
-    first = repo.create(CTX, with_identifier("111"), if_none_exist="identifier=urn:oid:1.2.250.1.71.4.2.1|111")
+    first = repo.create(
+        CTX, with_identifier("111"), if_none_exist="identifier=urn:oid:1.2.250.1.71.4.2.1|111"
+    )
     assert first.status == 201
-    again = repo.create(CTX, with_identifier("111", "Other"), if_none_exist="identifier=urn:oid:1.2.250.1.71.4.2.1|111")
+    again = repo.create(
+        CTX,
+        with_identifier("111", "Other"),
+        if_none_exist="identifier=urn:oid:1.2.250.1.71.4.2.1|111",
+    )
     assert again.status == 200
     assert again.stored.id == first.stored.id
     assert repo.read(CTX, "Patient", first.stored.id).version == 1
     repo.create(CTX, with_identifier("222"))
     repo.create(CTX, with_identifier("222"))
-    assert status_of(lambda: repo.create(CTX, with_identifier("222"), if_none_exist="identifier=222")) == 412
+    assert (
+        status_of(lambda: repo.create(CTX, with_identifier("222"), if_none_exist="identifier=222"))
+        == 412
+    )
 
 
 def test_conditional_update(repo: Repository) -> None:
@@ -222,7 +241,10 @@ def test_conditional_update(repo: Repository) -> None:
     wrong_id = with_identifier("333", "X") | {"id": "not-the-match"}
     assert status_of(lambda: repo.conditional_update(CTX, "Patient", q, wrong_id)) == 400
     repo.create(CTX, with_identifier("333"))
-    assert status_of(lambda: repo.conditional_update(CTX, "Patient", q, with_identifier("333", "Y"))) == 412
+    assert (
+        status_of(lambda: repo.conditional_update(CTX, "Patient", q, with_identifier("333", "Y")))
+        == 412
+    )
     assert repo.read(CTX, "Patient", rid).resource()["name"][0]["family"] == "Changed"
 
 

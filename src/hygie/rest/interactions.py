@@ -129,12 +129,8 @@ class Interactions:
 
     def delete(self, ctx: Context, req: Request, rtype: str, rid: str) -> Response:
         if_match = etag_version(req.header("if-match"))
-        if if_match is not None:
-            current = self.repo.read(ctx, rtype, rid)
-            if current.version != if_match:
-                raise FhirError(412, f"If-Match version {if_match} is stale: {rtype}/{rid} is at"
-                                f" version {current.version}", "conflict")
-        return write_response(req, self.repo.delete(ctx, rtype, rid), location=False)
+        r = self.repo.delete(ctx, rtype, rid, if_match=if_match)
+        return write_response(req, r, location=False)
 
     # -- type level -------------------------------------------------------------------------
     def create(self, ctx: Context, req: Request, rtype: str) -> Response:

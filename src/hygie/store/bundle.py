@@ -227,7 +227,7 @@ class BundleProcessor:
         else:
             _require_type(e)
             if e.rid:
-                r = repo.delete(ctx, e.rtype, e.rid)
+                r = repo.delete(ctx, e.rtype, e.rid, if_match=e.if_match)
             else:
                 r = repo.conditional_delete(ctx, e.rtype, e.query or "")
         return response_entry(r)
@@ -338,7 +338,7 @@ class BundleProcessor:
                 p = repo._prepare(patched, e.rtype, ctx)
                 return response_entry(repo._update(cur, p, e.rid, e.if_match, "PATCH"))
             if e.rid:
-                return response_entry(repo._delete(cur, e.rtype, e.rid))
+                return response_entry(repo._delete(cur, e.rtype, e.rid, e.if_match))
             found = _match_all(repo, cur, e.rtype, e.query or "")
             if len(found) > 1:
                 raise FhirError(412, f"Conditional delete '{e.url}' matches several resources",

@@ -263,13 +263,19 @@ class Repository:
         *,
         if_match: int | None = None,
     ) -> WriteResult:
-        current = self.read(ctx, rtype, rid)
-        if if_match is not None and current.version != if_match:
-            raise _version_conflict(rtype, rid, if_match, current.version)
-        patched = apply_json_patch(current.resource(), operations)
-        if patched.get("resourceType") != rtype or patched.get("id") != rid:
-            raise FhirError(422, "A patch may not change resourceType or id", "invariant")
-        return self.update(ctx, rtype, rid, patched, if_match=current.version, method="PATCH")
+        while True:
+            current = self.read(ctx, rtype, rid)
+            if if_match is not None and current.version != if_match:
+                raise _version_conflict(rtype, rid, if_match, current.version)
+            patched = apply_json_patch(current.resource(), operations)
+            if patched.get("resourceType") != rtype or patched.get("id") != rid:
+                raise FhirError(422, "A patch may not change resourceType or id", "invariant")
+            try:
+                return self.update(ctx, rtype, rid, patched, if_match=current.version, method="PATCH")
+            except FhirError as exc:
+                # Without If-Match, a concurrent write is no conflict for the client: patch anew.
+                if if_match is not None or exc.status != 412:
+                    raise
 
     def conditional_patch(
         self, ctx: Context, rtype: str, query: str, operations: Any, *, if_match: int | None = None
@@ -281,10 +287,12 @@ class Repository:
             raise FhirError(404, f"No {rtype} matches '{query}'", "not-found")
         return self.patch(ctx, rtype, found, operations, if_match=if_match)
 
-    def delete(self, ctx: Context, rtype: str, rid: str) -> WriteResult:
+    def delete(
+        self, ctx: Context, rtype: str, rid: str, *, if_match: int | None = None
+    ) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, rid)
-        return self.backend.run_write(lambda cur: self._delete(cur, rtype, rid))
+        return self.backend.run_write(lambda cur: self._delete(cur, rtype, rid, if_match))
 
     def conditional_delete(self, ctx: Context, rtype: str, query: str) -> WriteResult:
         self.check_type(rtype)
@@ -405,8 +413,13 @@ class Repository:
             if rows:
                 cur.executemany(_INSERT_INDEX[table], [(key, *r) for r in rows])
 
-    def _delete(self, cur: Cursor, rtype: str, rid: str) -> WriteResult:
+    def _delete(
+        self, cur: Cursor, rtype: str, rid: str, if_match: int | None = None
+    ) -> WriteResult:
         row = self._lock_current(cur, rtype, rid)
+        if if_match is not None and (row is None or row[1] != if_match):
+            # checked under the row lock, like an update
+            raise _version_conflict(rtype, rid, if_match, row[1] if row else None)
         if row is None:
             return WriteResult(None, 204)
         key, version, last_lu, deleted, _ = row
