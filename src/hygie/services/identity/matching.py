@@ -16,6 +16,7 @@ same matcher: `GET Patient/$match?family=…` builds the input Patient from them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from hygie.services.identity.compare import compare
@@ -49,10 +50,23 @@ def search_prefix(name: str) -> str:
     return text.lower()
 
 
-def _swapped(date: str) -> str | None:
-    if len(date) == 10 and date[5:7] != date[8:10] and int(date[8:10]) <= 12:
-        return f"{date[:5]}{date[8:10]}-{date[5:7]}"
-    return None
+def _real_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _dates(birth: str) -> list[str]:
+    """The birth date and its day/month inversion, those that are real dates (a mistyped
+    date such as 1984-21-03 still finds 1984-03-21)."""
+    found = [birth] if _real_date(birth) else []
+    if len(birth) == 10 and birth[5:7] != birth[8:10]:
+        swapped = f"{birth[:5]}{birth[8:10]}-{birth[5:7]}"
+        if _real_date(swapped):
+            found.append(swapped)
+    return found
 
 
 def blocks(patient: dict[str, Any], traits: Traits) -> list[list[tuple[str, str]]]:
@@ -60,10 +74,8 @@ def blocks(patient: dict[str, Any], traits: Traits) -> list[list[tuple[str, str]
     for ident in patient.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             queries.append([("identifier", f"{ident['system']}|{ident['value']}")])
-    if traits.birth_date:
-        queries.append([("birthdate", traits.birth_date)])
-        if swapped := _swapped(traits.birth_date):
-            queries.append([("birthdate", swapped)])
+    for day in _dates(traits.birth_date or ""):
+        queries.append([("birthdate", day)])
     if traits.birth_name and traits.first_name:
         queries.append([("family", search_prefix(traits.birth_name)),
                         ("given", search_prefix(traits.first_name))])
