@@ -9,7 +9,13 @@ from hygie.services.identity import nir
 from hygie.services.identity.compare import compare, date_similarity, jaro_winkler
 from hygie.services.identity.duplicates import blocking_keys
 from hygie.services.identity.insi import (
-    FOUND, NOT_FOUND, SEVERAL, TRAITS_DIFFER, CardData, LocalRegister, population_identities,
+    FOUND,
+    NOT_FOUND,
+    SEVERAL,
+    TRAITS_DIFFER,
+    CardData,
+    LocalRegister,
+    population_identities,
 )
 from hygie.services.identity.traits import Traits, compact, from_patient, normalize
 
