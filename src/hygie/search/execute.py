@@ -13,7 +13,8 @@ from hygie.search.paging import Cursor as PageCursor
 from hygie.search.paging import decode
 from hygie.search.parse import parse
 from hygie.search.query import SearchQuery
-from hygie.search.sql import count_select, page_select, where
+from hygie.search.sorting import fetch_page
+from hygie.search.sql import count_select, where
 from hygie.search.terminology import bind
 from hygie.store.base import Cursor
 
@@ -77,8 +78,7 @@ def execute(
         bundle["link"] = [{"relation": "self", "url": _link(base, path, q.applied, None)}]
         return bundle
     page_cursor = decode(q.cursor, len(q.sort)) if q.cursor else None
-    sql, args = page_select(q, compartment, cur.dialect, page_cursor, q.count + 1)
-    rows = cur.fetchall(sql, args)
+    rows = fetch_page(cur, q, compartment, page_cursor, q.count + 1)
     more = len(rows) > q.count
     rows = rows[: q.count]
     backwards = bool(page_cursor and page_cursor.backwards)

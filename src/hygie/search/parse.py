@@ -226,7 +226,8 @@ def _sort(raw: str, types: list[str]) -> list[tuple[str, bool]]:
     for item in raw.split(","):
         desc = item.startswith("-")
         code = item[1:] if desc else item
-        if not code or _lookup("_sort", types, code, True) is None:
+        found = _lookup("_sort", types, code, True) if code else None
+        if not found or found[0].type in ("composite", "special"):
             raise bad("_sort", f"cannot sort on '{code}'")
         keys.append((code, desc))
     return keys

@@ -34,12 +34,19 @@ class SortKey:
 
 
 def where(
-    q: SearchQuery, compartment: tuple[str, str] | None, dialect: Dialect = "sqlite", a: str = "r"
+    q: SearchQuery,
+    compartment: tuple[str, str] | None,
+    dialect: Dialect = "sqlite",
+    a: str = "r",
+    *,
+    type_index: bool | None = None,
 ) -> SQL:
     parts, args = [f"{a}.deleted = 0"], []
     # SQLite has no statistics: keep it from scanning every resource of the type when an
-    # index condition exists; `+col` disables the (rtype, id) index for this term only.
-    driven = (q.conditions or compartment) and dialect == "sqlite"
+    # index condition exists; `+col` disables the (rtype, ...) indexes for this term only.
+    if type_index is None:
+        type_index = not (q.conditions or compartment)
+    driven = not type_index and dialect == "sqlite"
     if len(q.types) == 1:
         parts.append(f"{'+' if driven else ''}{a}.rtype = ?")
         args.append(q.types[0])
@@ -62,6 +69,19 @@ def _all_types() -> list[str]:
     return sorted(resource_types())
 
 
+def missing_value(ptype: str, desc: bool) -> Any:
+    """The sort value of a resource without a value: missing values sort last both ways."""
+    if ptype == "date":
+        return -_INT_MAX if desc else _INT_MAX
+    if ptype in ("number", "quantity"):
+        return -_NUM_MAX if desc else _NUM_MAX
+    return "" if desc else _TEXT_MAX
+
+
+def sort_column(ptype: str, desc: bool) -> str:
+    return _SORT_COLUMN[ptype][desc]
+
+
 def sort_keys(q: SearchQuery, dialect: Dialect) -> list[SortKey]:
     keys = []
     for code, desc in q.sort:
@@ -77,13 +97,7 @@ def sort_keys(q: SearchQuery, dialect: Dialect) -> list[SortKey]:
         col = _SORT_COLUMN[ptype][desc]
         agg = "MAX" if desc else "MIN"
         marks = ", ".join("?" * len(params))
-        sentinel: Any
-        if ptype in ("date",):
-            sentinel = -_INT_MAX if desc else _INT_MAX
-        elif ptype in ("number", "quantity"):
-            sentinel = -_NUM_MAX if desc else _NUM_MAX
-        else:
-            sentinel = "" if desc else _TEXT_MAX
+        sentinel = missing_value(ptype, desc)
         # `+param`: SQLite must seek (rid, param), not scan a param-leading value index
         sql = (
             f"COALESCE((SELECT {agg}({col}) FROM {TABLES[ptype]} WHERE rid = r.rid"
@@ -93,14 +107,14 @@ def sort_keys(q: SearchQuery, dialect: Dialect) -> list[SortKey]:
     return keys
 
 
-def _seek(keys: list[SortKey], cursor: Cursor) -> SQL:
+def seek(keys: list[SortKey], cursor: Cursor, back: bool) -> SQL:
     """Rows strictly after (or before, backwards) the cursor in (keys..., rid) order."""
     names = [f"q.s{i}" for i in range(len(keys))] + ["q.rid"]
     descs = [k.desc for k in keys] + [False]
     values = [*cursor.keys, cursor.rid]
     ors, args = [], []
     for i, name in enumerate(names):
-        forward = descs[i] == cursor.backwards
+        forward = descs[i] == back
         terms = [f"{names[j]} = ?" for j in range(i)] + [f"{name} {'>' if forward else '<'} ?"]
         ors.append("(" + " AND ".join(terms) + ")")
         args.extend(values[: i + 1])
@@ -113,19 +127,29 @@ def page_select(
     dialect: Dialect,
     cursor: Cursor | None,
     limit: int,
+    *,
+    extra: SQL | None = None,
+    back: bool | None = None,
+    type_index: bool | None = None,
 ) -> SQL:
-    """SELECT rid, rtype, id, content, s0..sn of one page, in page order reversed if backwards."""
+    """SELECT rid, rtype, id, content, s0..sn of one page, in page order reversed if backwards.
+
+    The filter drives: every match gets its sort keys, then the database sorts (cheap when the
+    filter is selective; see sorting.py for the index-driven plan of large result sets)."""
     keys = sort_keys(q, dialect)
-    wsql, wargs = where(q, compartment, dialect)
+    wsql, wargs = where(q, compartment, dialect, type_index=type_index)
+    if extra is not None:
+        wsql, wargs = f"{wsql} AND {extra[0]}", [*wargs, *extra[1]]
     cols = "".join(f", {k.sql} AS s{i}" for i, k in enumerate(keys))
     inner = f"SELECT r.rid, r.rtype, r.id, r.content{cols} FROM resources r WHERE {wsql}"
     args = [x for k in keys for x in k.args] + wargs
-    back = cursor.backwards if cursor else False
+    if back is None:
+        back = cursor.backwards if cursor else False
     order = [f"q.s{i}{' DESC' if k.desc != back else ''}" for i, k in enumerate(keys)]
     order.append(f"q.rid{' DESC' if back else ''}")
     outer = f"SELECT q.* FROM ({inner}) q"
     if cursor:
-        ssql, sargs = _seek(keys, cursor)
+        ssql, sargs = seek(keys, cursor, back)
         outer += f" WHERE {ssql}"
         args += sargs
     outer += f" ORDER BY {', '.join(order)} LIMIT ?"

@@ -1,0 +1,162 @@
+"""One page of results, choosing between two plans so that deep pages cost what page 1 costs.
+
+* Filter-driven (`sql.page_select`): the matches are found through their indexes, each gets its
+  sort keys, the database sorts them and seeks past the cursor. Cheap when the filter is
+  selective; its cost grows with the number of matches.
+* Index-driven (here): when a probe finds more than PROBE matches, the first sort key's index
+  drives: rows of `idx_<type>` for that parameter are read in (value, rid) order from the
+  cursor on, joined to their resource and checked against the filter until the page is full.
+  A resource with several values is represented by its smallest (largest when descending)
+  value, as the filter-driven plan's MIN/MAX. Resources without any value come after all the
+  others (`sql.missing_value`), read by the filter-driven plan restricted to them.
+
+Both plans produce the same order and the same cursor values, so a client may page across a
+switch between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hygie.search.paging import Cursor
+from hygie.search.predicates import SQL, TABLES
+from hygie.search.query import SearchQuery
+from hygie.search.registry import params_for
+from hygie.search.sql import SortKey, missing_value, page_select, seek, sort_column, sort_keys, where
+from hygie.store.base import Cursor as DbCursor
+
+PROBE = 1000  # above this many matches, the sort index drives
+Row = tuple[Any, ...]
+Compartment = tuple[str, str] | None
+
+
+@dataclass(slots=True)
+class Driver:
+    table: str
+    column: str
+    key: int
+    desc: bool
+    missing: Any
+
+
+def _driver(q: SearchQuery) -> Driver | None:
+    """The index of the first sort key, when one parameter of one type is sorted on."""
+    if not q.sort or len(q.types) != 1:
+        return None
+    code, desc = q.sort[0]
+    p = params_for(q.types[0]).get(code)
+    if p is None or p.type not in TABLES or p.type == "special" or code.startswith("_"):
+        return None
+    return Driver(TABLES[p.type], sort_column(p.type, desc), p.key, desc, missing_value(p.type, desc))
+
+
+def _resource_driven(q: SearchQuery) -> bool:
+    return bool(q.sort) and q.sort[0][0] in ("_lastUpdated", "_id") and len(q.types) == 1
+
+
+def _few(cur: DbCursor, q: SearchQuery, compartment: Compartment) -> bool:
+    if not (q.conditions or compartment):
+        return False
+    wsql, wargs = where(q, compartment, cur.dialect)
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM resources r WHERE {wsql} LIMIT ?) n"
+    row = cur.fetchone(sql, [*wargs, PROBE])
+    return row is not None and int(row[0]) < PROBE
+
+
+def fetch_page(
+    cur: DbCursor, q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int
+) -> list[Row]:
+    """Up to `limit` rows (rid, rtype, id, content, s0..sn) in page order (reversed if the
+    cursor goes backwards)."""
+    dialect = cur.dialect
+    drv = _driver(q)
+    if drv is None:
+        type_index = _resource_driven(q) and not _few(cur, q, compartment)
+        sql, args = page_select(q, compartment, dialect, cursor, limit, type_index=type_index)
+        return cur.fetchall(sql, args)
+    if _few(cur, q, compartment):
+        return cur.fetchall(*page_select(q, compartment, dialect, cursor, limit))
+    back = cursor.backwards if cursor else False
+    in_missing = cursor is not None and cursor.keys[0] == drv.missing
+    if not back:
+        rows = [] if in_missing else _driven(cur, q, compartment, drv, cursor, False, limit)
+        if len(rows) < limit:
+            rows += _missing(cur, q, compartment, drv, cursor if in_missing else None, False,
+                             limit - len(rows))
+        return rows
+    rows = _missing(cur, q, compartment, drv, cursor, True, limit) if in_missing else []
+    if len(rows) < limit:
+        rows += _driven(cur, q, compartment, drv, None if in_missing else cursor, True,
+                        limit - len(rows))
+    return rows
+
+
+def _missing(
+    cur: DbCursor, q: SearchQuery, compartment: Compartment, drv: Driver,
+    cursor: Cursor | None, back: bool, limit: int,
+) -> list[Row]:
+    extra = (
+        f"r.rid NOT IN (SELECT rid FROM {drv.table} WHERE param = ? AND {drv.column} IS NOT NULL)",
+        [drv.key],
+    )
+    sql, args = page_select(q, compartment, cur.dialect, cursor, limit, extra=extra, back=back)
+    return cur.fetchall(sql, args)
+
+
+def driven_select(
+    q: SearchQuery, compartment: Compartment, dialect: str, drv: Driver,
+    cursor: Cursor | None, back: bool, limit: int,
+) -> SQL:
+    """The index-driven page query (rows may repeat a resource with tied values)."""
+    keys = sort_keys(q, dialect)  # type: ignore[arg-type]
+    col = f"s.{drv.column}"
+    agg = "MAX" if drv.desc else "MIN"
+    first = SortKey(col, [], drv.desc)
+    rest = keys[1:]
+    wsql, wargs = where(q, compartment, dialect, type_index=False)  # type: ignore[arg-type]
+    cols = "".join(f", {k.sql} AS s{i + 1}" for i, k in enumerate(rest))
+    # CROSS JOIN: SQLite must read the sort index first, in order; the resource follows by rid
+    inner = (
+        f"SELECT s.rid, r.rtype, r.id, r.content, {col} AS s0{cols}"
+        f" FROM {drv.table} s CROSS JOIN resources r"
+        f" WHERE s.param = ? AND r.rid = s.rid AND {col} IS NOT NULL AND {wsql}"
+        f" AND {col} = (SELECT {agg}(x.{drv.column}) FROM {drv.table} x"
+        " WHERE x.rid = s.rid AND +x.param = ?)"
+    )
+    args: list[Any] = [x for k in rest for x in k.args] + [drv.key, *wargs, drv.key]
+    if cursor is not None:
+        # the range start lets the index seek; `seek` then orders ties exactly
+        ahead = (drv.desc == back)
+        inner += f" AND {col} {'>=' if ahead else '<='} ?"
+        args.append(cursor.keys[0])
+    order = [f"q.s{i}{' DESC' if k.desc != back else ''}" for i, k in enumerate([first, *rest])]
+    order.append(f"q.rid{' DESC' if back else ''}")
+    outer = f"SELECT q.* FROM ({inner}) q"
+    if cursor is not None:
+        ssql, sargs = seek([first, *rest], cursor, back)
+        outer += f" WHERE {ssql}"
+        args += sargs
+    return f"{outer} ORDER BY {', '.join(order)} LIMIT ?", [*args, limit]
+
+
+def _driven(
+    cur: DbCursor, q: SearchQuery, compartment: Compartment, drv: Driver,
+    cursor: Cursor | None, back: bool, limit: int,
+) -> list[Row]:
+    nkeys = len(q.sort)
+    out: list[Row] = []
+    seen: set[int] = set()
+    while len(out) < limit:
+        want = limit - len(out) + 1
+        sql, args = driven_select(q, compartment, cur.dialect, drv, cursor, back, want)
+        rows = cur.fetchall(sql, args)
+        for row in rows:
+            if row[0] not in seen:  # a tie between two values of one resource
+                seen.add(row[0])
+                out.append(row)
+        if len(rows) < want or not rows:
+            break
+        last = rows[-1]
+        cursor = Cursor(list(last[4 : 4 + nkeys]), int(last[0]), back)
+    return out[:limit]
