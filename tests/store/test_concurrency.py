@@ -245,3 +245,19 @@ def test_http_delete_and_update_racing_on_one_if_match(db_url: str, live_server:
         assert winners == 1 and outcomes[412] == WRITERS - 1, outcomes
         hist = httpx.get(f"{url}/_history", timeout=30).json()
         assert [e["response"]["etag"] for e in hist["entry"]] == ['W/"2"', 'W/"1"']
+
+
+def test_parallel_conditional_creates_make_one_resource(repo: Repository) -> None:
+    def writer(i: int, barrier: threading.Barrier) -> tuple[int, str]:
+        res = {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "once"}],
+            "name": [{"family": f"c{i}"}],
+        }
+        barrier.wait()
+        r = repo.create(CTX, res, if_none_exist="identifier=urn:oid:1.2.250.1.71.4.2.1|once")
+        return r.status, r.stored.id
+
+    results = in_parallel(WRITERS, writer)
+    assert Counter(s for s, _ in results) == {201: 1, 200: WRITERS - 1}
+    assert len({rid for _, rid in results}) == 1

@@ -325,6 +325,11 @@ class Repository:
         params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
         if not params:
             raise invalid("A conditional interaction needs search criteria")
+        if cur.dialect == "postgres":
+            # READ COMMITTED lets two writers both see "no match" and both create: serialise the
+            # writers of one criteria until commit (SQLite's single writer already does).
+            key = f"cond:{rtype}?{sorted(params)!r}"
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
         matches = search.matching_ids(cur, rtype, params, limit=2)
         if len(matches) > 1:
             raise FhirError(
