@@ -87,6 +87,37 @@ def demo(
     raise typer.Exit(run_demo(db, if_empty=if_empty, patients=patients, seed=seed))
 
 
+@app.command()
+def reindex(
+    db: str = DbOption,
+    chunk: int = typer.Option(500, help="Resources per transaction."),
+) -> None:
+    """Index existing resources for new or changed custom SearchParameters (resumable: run it
+    again after an interruption; the server may keep serving meanwhile)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from hygie import search
+    from hygie.store import open_repository
+
+    repo = open_repository(db)
+    try:
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            tasks: dict[int, object] = {}
+
+            def progress(job: int, done: int, total: int) -> None:
+                if job not in tasks:
+                    tasks[job] = bar.add_task(f"job {job}", total=total)
+                bar.update(tasks[job], completed=done, total=total)  # type: ignore[arg-type]
+
+            count = search.run_reindex(repo.backend, chunk=chunk, progress=progress)
+        typer.echo(f"Reindexed {count} resources.")
+    finally:
+        repo.close()
+
+
 def _redact(url: str) -> str:
     """Never print a database password."""
     if "@" in url and "://" in url:

@@ -68,6 +68,9 @@ class Router:
             return self._pick(m, {"GET": (lambda: api.metadata(ctx, req), QUICK)})
         if n == 1 and first == "_history":
             return self._pick(m, {"GET": (lambda: api.history(ctx, req, None, None), False)})
+        if n == 1 and first == "$reindex-status":  # custom SearchParameter reindex jobs
+            status = lambda: Response(200, orjson.dumps(api.repo.reindex_status(ctx)))  # noqa: E731
+            return self._pick(m, {"GET": (status, False)})
         if n == 1 and first == "_search":
             return self._pick(m, {"POST": (lambda: api.search_post(ctx, req, None), False)})
         if first not in self.types:

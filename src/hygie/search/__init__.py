@@ -1,14 +1,21 @@
 """FHIR search: index extraction at write time and search execution over the index tables."""
 
 from hygie.search.capabilities import supported_modifiers, supported_parameters
+from hygie.search.custom import attach, parameter_written
 from hygie.search.execute import execute, matching_ids
 from hygie.search.index import extract
 from hygie.search.keys import param_key
 from hygie.search.parse import parse
+from hygie.search.reindex import run as run_reindex
+from hygie.search.reindex import status_parameters as reindex_status
 from hygie.search.schema import INDEX_TABLES, index_ddl
 
 __all__ = [
     "INDEX_TABLES",
+    "attach",
+    "parameter_written",
+    "reindex_status",
+    "run_reindex",
     "execute",
     "extract",
     "index_ddl",

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from hygie.search.custom import refresh
 from hygie.search.elements import subset
 from hygie.search.include import Row, included
 from hygie.search.paging import Cursor as PageCursor
@@ -23,6 +24,7 @@ def matching_ids(
     cur: Cursor, rtype: str, params: list[tuple[str, str]], *, limit: int = 2
 ) -> list[tuple[int, str]]:
     """(rid, id) of current resources matching `params` (conditional create/update/delete)."""
+    refresh(cur)
     q = parse(rtype, params)
     bind(cur, q.conditions)
     wsql, wargs = where(q, None, cur.dialect)
@@ -68,6 +70,7 @@ def execute(
     compartment: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run a search and return the searchset Bundle of one page."""
+    refresh(cur)
     q = parse(rtype, params, strict=strict)
     bind(cur, q.conditions)
     path = _path(q, compartment)

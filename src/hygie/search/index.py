@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from hygie.search.custom import refresh
 from hygie.search.registry import (
     RESOURCE_COLUMNS,
     SearchParam,
@@ -50,6 +51,7 @@ def _self_compartments(rtype: str) -> tuple[str, ...]:
 
 def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     """Rows per index table (tuples in INDEX_TABLES column order, without rid)."""
+    refresh()
     rtype = resource["resourceType"]
     rows: Rows = {t: [] for t in _TABLES}
     compartment = rows["compartment"]
@@ -72,3 +74,15 @@ def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
         if len(lst) > 1:
             rows[table] = list(dict.fromkeys(lst))
     return rows
+
+
+def extract_params(resource: dict[str, Any], params: list[SearchParam]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of only `params` (the reindex of new parameters), no compartments."""
+    rows: Rows = {t: [] for t in _TABLES}
+    for p in params:
+        if p.walker is None or p.rtype != resource["resourceType"]:
+            continue
+        convert = converter_for(p)
+        for value, ftype in p.walker(resource):
+            convert(rows, p.key, value, ftype)
+    return {t: list(dict.fromkeys(v)) for t, v in rows.items() if v}

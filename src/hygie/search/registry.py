@@ -65,9 +65,32 @@ def compartment_definitions() -> dict[str, dict[str, list[str]]]:
     return out
 
 
-@cache
+_merged: dict[str, dict[str, SearchParam]] = {}
+
+
 def params_for(rtype: str) -> dict[str, SearchParam]:
-    """Every supported search parameter of `rtype`, by code (compiled on first use)."""
+    """Every supported search parameter of `rtype`, official and custom (see custom.py)."""
+    from hygie.search.custom import custom_params
+
+    extra = custom_params(rtype)
+    if not extra:
+        return official_params(rtype)
+    merged = _merged.get(rtype)
+    if merged is None:
+        merged = _merged[rtype] = {**official_params(rtype), **extra}
+    return merged
+
+
+def custom_changed() -> None:
+    from hygie.search.index import _plan
+
+    _merged.clear()
+    _plan.cache_clear()
+
+
+@cache
+def official_params(rtype: str) -> dict[str, SearchParam]:
+    """Every supported official search parameter of `rtype`, by code (compiled on first use)."""
     comps: dict[str, set[str]] = {}
     for ctype, members in compartment_definitions().items():
         for code in members.get(rtype, ()):

@@ -116,6 +116,7 @@ class Repository:
         self.clock = Clock()
         backend.create_schema(full_ddl(backend.dialect))
         self._record_schema_version()
+        search.attach(backend)  # custom SearchParameters of this database
 
     def _record_schema_version(self) -> None:
         with self.backend.write() as cur:
@@ -354,6 +355,8 @@ class Repository:
         else:
             cur.execute(_INSERT_WITH_RID, (key, *args))
         self._write_index(cur, key, p.index, replace=False)
+        if p.rtype == "SearchParameter":
+            search.parameter_written(cur, p.resource)
         return WriteResult(Stored(p.rtype, rid, 1, lu, False, method, content), 201)
 
     def _lock_current(self, cur: Cursor, rtype: str, rid: str) -> tuple[Any, ...] | None:
@@ -387,6 +390,8 @@ class Repository:
             (version + 1, lu, method, p.hash, content.decode(), key),
         )
         self._write_index(cur, key, p.index, replace=not deleted)
+        if p.rtype == "SearchParameter":
+            search.parameter_written(cur, p.resource)
         status = 201 if deleted else 200
         return WriteResult(Stored(p.rtype, rid, version + 1, lu, False, method, content), status)
 
@@ -439,6 +444,8 @@ class Repository:
         )
         for table in INDEX_TABLES:
             cur.execute(_DELETE_INDEX[table], (key,))
+        if rtype == "SearchParameter":
+            search.parameter_written(cur, None)
         stored = Stored(rtype, rid, version + 1, lu, True, "DELETE", None)
         return WriteResult(stored, 200, info_outcome(f"Deleted {rtype}/{rid}"))
 
@@ -481,6 +488,12 @@ class Repository:
             return search.execute(
                 cur, rtype, params, base=base, strict=strict, compartment=compartment
             )
+
+    def reindex_status(self, ctx: Context) -> dict[str, Any]:
+        """The reindex jobs of custom SearchParameters, as a Parameters resource."""
+        self._guard(ctx, "search", None, None)
+        with self.backend.read() as cur:
+            return search.reindex_status(cur)
 
     # -- bulk load ----------------------------------------------------------------------------
     def load(self, ctx: Context, resources: Iterable[dict[str, Any]]) -> int:
