@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +196,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def postgres_factory() -> Iterator[type[PostgresServer] | object]:
+def postgres_factory() -> Iterator[Callable[..., PostgresServer]]:
     """Start extra servers with chosen settings (the durability test wants fsync on)."""
     started: list[PostgresServer] = []
 
@@ -360,7 +360,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server_factory(tmp_path: Path) -> Iterator[object]:
+def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Call with a database URL (and optionally server="uvicorn"); returns a started LiveServer."""
     servers: list[LiveServer] = []
 
