@@ -6,6 +6,7 @@ walkers, no I/O).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -16,6 +17,7 @@ from hygie.search.registry import (
     compartment_definitions,
     params_for,
 )
+from hygie.search.paths import parts_for, split_top
 from hygie.search.schema import INDEX_TABLES
 from hygie.search.values import CONVERTERS, Converter, Rows
 
@@ -23,12 +25,48 @@ _TABLES = tuple(INDEX_TABLES)
 
 
 @cache
-def _plan(rtype: str) -> tuple[tuple[int, Any, Converter, frozenset[str]], ...]:
+def _plan(
+    rtype: str,
+) -> tuple[tuple[int, Any, Converter, frozenset[str], frozenset[str] | None], ...]:
     return tuple(
-        (p.key, p.walker, converter_for(p), p.compartments)
+        (p.key, p.walker, converter_for(p), p.compartments, top_fields(p.expression, rtype))
         for p in params_for(rtype).values()
         if p.code not in RESOURCE_COLUMNS and p.walker is not None
     )
+
+
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_LOGIC = ("exists(", "empty(", "not(", " and ", " or ", "=", "iif(")
+_CHOICE_KEY = re.compile(r"([a-z][A-Za-z0-9]*?)[A-Z]")
+
+
+def top_fields(expression: str, rtype: str) -> frozenset[str] | None:
+    """The top-level elements an expression starts from, or None when it cannot be told:
+    a parameter none of whose elements is in the resource has nothing to index."""
+    fields = set()
+    if any(op in expression for op in _LOGIC):  # e.g. `deceased.exists() and deceased != false`
+        return None
+    for part in parts_for(expression, rtype):
+        segments = split_top(part.lstrip("("), ".")
+        m = _IDENT.match(segments[1]) if len(segments) > 1 else None
+        if m is None:
+            return None
+        rest = segments[1][m.end() :]
+        if rest.startswith("(") and m.group(0) != "extension":
+            return None
+        fields.add(m.group(0))
+    return frozenset(fields) if fields else None
+
+
+def _present(resource: dict[str, Any]) -> set[str]:
+    """Element names in the resource, choice elements also under their base name
+    (`valueQuantity` -> `value`); over-inclusive on purpose (never skips a present one)."""
+    keys = set(resource)
+    for k in resource:
+        m = _CHOICE_KEY.match(k)
+        if m:
+            keys.add(m.group(1))
+    return keys
 
 
 def converter_for(p: SearchParam) -> Converter:
@@ -56,7 +94,10 @@ def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     rows: Rows = {t: [] for t in _TABLES}
     compartment = rows["compartment"]
     references = rows["idx_reference"]
-    for key, walker, convert, comps in _plan(rtype):
+    present = _present(resource)
+    for key, walker, convert, comps, fields in _plan(rtype):
+        if fields is not None and fields.isdisjoint(present):
+            continue
         values = walker(resource)
         if not values:
             continue

@@ -24,6 +24,7 @@ from hygie.fhir.outcome import FhirError, gone, info_outcome, invalid, not_found
 from hygie.fhir.validation import validate
 from hygie.search.schema import INDEX_TABLES
 from hygie.store.base import Backend, Cursor
+from hygie.store.bulk import store_batch
 from hygie.store.context import Context, Guard
 from hygie.store.history import HistoryQuery, fetch_history, history_bundle
 from hygie.store.records import Clock, Stored, WriteResult, format_instant, new_id
@@ -314,8 +315,11 @@ class Repository:
         prepared.ctx = ctx
         return prepared
 
+    def _hooks_for(self, rtype: str) -> list[WriteHook]:
+        return [h for h in self.before_write if rtype in getattr(h, "resource_types", (rtype,))]
+
     def _run_hooks(self, cur: Cursor, p: Prepared, rid: str | None) -> None:
-        hooks = [h for h in self.before_write if p.rtype in getattr(h, "resource_types", (p.rtype,))]
+        hooks = self._hooks_for(p.rtype)
         if hooks:
             previous = self._current(cur, p.rtype, rid) if rid is not None else None
             for hook in hooks:
@@ -511,7 +515,16 @@ class Repository:
                     issue.diagnostics = f"resource {n}: {issue.diagnostics}"
                 raise
         self._guard(ctx, "create", None)
+        ids = [(p.rtype, p.resource.get("id")) for p in prepared if p.resource.get("id")]
+        one_by_one = (
+            len(set(ids)) != len(ids)  # several versions of one resource: in order
+            or any(self._hooks_for(p.rtype) or p.rtype == "SearchParameter" for p in prepared)
+        )
+
         def job(cur: Cursor) -> int:
+            if not one_by_one:
+                store_batch(cur, prepared, self.clock.now())
+                return len(prepared)
             for p in prepared:
                 rid = p.resource.get("id")
                 if rid:
