@@ -104,11 +104,12 @@ def _token(v: Any, modifier: str | None) -> SQL:
 
 def _date(v: Any, _m: str | None, low: str = "low", high: str = "high") -> SQL:
     prefix, lo, hi = v
-    contained = f"({low} >= ? AND {high} <= ?)"
+    # `low < hi` follows from low < high <= hi; stating it bounds the index range seek
+    contained = f"({low} >= ? AND {low} < ? AND {high} <= ?)"
     if prefix == "eq":
-        return contained, [lo, hi]
+        return contained, [lo, hi, hi]
     if prefix == "ne":
-        return f"NOT {contained}", [lo, hi]
+        return f"NOT {contained}", [lo, hi, hi]
     if prefix == "gt":
         return f"{high} > ?", [hi]
     if prefix == "lt":

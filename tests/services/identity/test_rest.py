@@ -184,7 +184,9 @@ async def test_identity_status_operation(identity_app, client):
                           json=params(status="RECUP", reason="INSi"))
     assert r.status_code == 422 and "CR 02" in diagnostics(r)
     r = await client.get(f"/fhir/Patient/{pid}/$identity-status")
-    assert r.status_code == 405
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert (await client.get(f"/fhir/Patient/{pid}/$no-such-operation")).status_code == 404
+    assert (await client.post("/fhir/Patient/$validate", json=helene())).status_code == 200
     r = await client.post("/fhir/Patient/nobody/$identity-status", json=params(status="VALI"))
     assert r.status_code == 404
 
