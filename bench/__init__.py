@@ -1,0 +1,1 @@
+"""Hygie benchmarks: `make bench` (= `python -m bench`) writes docs/benchmarks.md."""

@@ -1,0 +1,468 @@
+"""`make bench` = `python -m bench`: every measurement in one run, then docs/benchmarks.md.
+
+Order: data files -> HTTP ceiling (minimal ASGI app, granian, 1 worker) -> in-process write
+costs -> for SQLite then PostgreSQL: database ceiling, bulk import, HTTP loads against
+`hygie serve` (read, create, update, transaction), in-process creates, profiles where a target
+is missed. Raw results go to bench/out/ (gitignored); tables to docs/benchmarks.md.
+
+Options: --duration S (measured seconds per wrk run, default 10), --warmup S (default 3),
+--backends sqlite,postgres, --no-profile, --import-patients N (x5 resources), --no-doc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import data, dbceiling, inproc, pgserver, profile, report, wrk
+from bench.pgserver import free_port
+from bench.procs import Server
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+DATA = OUT / "data"
+LOGS = OUT / "logs"
+BIN = Path(sys.executable).parent
+READ_PATIENTS = 10_000
+CONNS = 16
+TX_CONNS = 4  # a 100-entry bundle is 100 writes: 4 in flight keep the server busy
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- data files -------------------------------------------------------------------------------
+def write_data(import_patients: int) -> dict[str, Any]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    ids = [f"pat-{i}" for i in range(READ_PATIENTS)]
+    (DATA / "ids.txt").write_text("\n".join(ids) + "\n")
+    with open(DATA / "create_bodies.ndjson", "wb") as f:
+        for i in range(1000):
+            f.write(orjson.dumps(data.patient(500_000 + i)) + b"\n")
+    tpl = data.patient(3, rid="__ID__")
+    tpl["telecom"][1]["value"] = "patient.__N__@exemple.fr"
+    (DATA / "update_template.json").write_bytes(orjson.dumps(tpl) + b"\n")
+    with open(DATA / "transactions.ndjson", "wb") as f:
+        for s in range(10):
+            f.write(orjson.dumps(data.transaction_bundle(700 + s)) + b"\n")
+    resources = data.import_set(import_patients, 4)
+    imp = DATA / "import"
+    shutil.rmtree(imp, ignore_errors=True)
+    imp.mkdir()
+    with open(imp / "Patient.ndjson", "wb") as fp, open(imp / "Observation.ndjson", "wb") as fo:
+        for r in resources:
+            (fp if r["resourceType"] == "Patient" else fo).write(orjson.dumps(r) + b"\n")
+    return {"ids": ids, "import": resources}
+
+
+def read_env() -> dict[str, str]:
+    return {"BENCH_IDS": str(DATA / "ids.txt")}
+
+
+# -- HTTP ceiling -----------------------------------------------------------------------------
+def http_ceiling(args, tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    variants = [("raw ASGI", "app", [1, 2]), ("Starlette", "starlette_app", [1])]
+    for label, app, threads in variants:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.ceiling_app",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--app",
+            app,
+        ]
+        srv = Server(
+            f"ceiling {label}",
+            cmd,
+            port,
+            "/fhir/Patient/pat-0",
+            {"BENCH_CEILING_N": str(READ_PATIENTS), "PYTHONPATH": str(ROOT)},
+            LOGS / f"ceiling-{app}.log",
+        )
+        with srv:
+            for t in threads:
+                log(f"HTTP ceiling {label}, wrk -t{t}")
+                r = wrk.run(
+                    srv,
+                    "read",
+                    read_env(),
+                    threads=t,
+                    conns=CONNS,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                )
+                r["server_command"] = "python -m bench.ceiling_app " + " ".join(cmd[3:])
+                out[f"{app}_t{t}"] = r
+    return out
+
+
+# -- Hygie over HTTP --------------------------------------------------------------------------
+def hygie_server(url: str, tmp: Path, name: str) -> Server:
+    port = free_port()
+    cmd = [
+        str(BIN / "hygie"),
+        "serve",
+        "--db",
+        url,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--server",
+        "granian",
+    ]
+    return Server(f"hygie {name}", cmd, port, "/fhir/metadata", {}, LOGS / f"hygie-{name}.log")
+
+
+def probe(base: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+    """One request before the load: does the endpoint work at all?"""
+    req = urllib.request.Request(
+        base + path,
+        data=body,
+        method=method,
+        headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return {"status": r.status, "ok": 200 <= r.status < 300}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "ok": False, "body": e.read()[:600].decode("utf-8", "replace")}
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"status": None, "ok": False, "body": repr(e)}
+
+
+def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) -> None:
+    log(f"{name}: preloading {READ_PATIENTS} patients (Repository.load)")
+    pre = inproc.bulk_load(url, [data.patient(i, rid=f"pat-{i}") for i in range(READ_PATIENTS)])
+    results["preload"] = pre
+    results["serve_db"] = url
+    srv = hygie_server(url, tmp, name)
+    tpl = (DATA / "update_template.json").read_text().strip()
+    probes = {
+        "read": ("GET", "/fhir/Patient/pat-1", None),
+        "create": (
+            "POST",
+            "/fhir/Patient",
+            (DATA / "create_bodies.ndjson").read_bytes().split(b"\n", 1)[0],
+        ),
+        "update": (
+            "PUT",
+            "/fhir/Patient/pat-2",
+            tpl.replace("__ID__", "pat-2").replace("__N__", "0").encode(),
+        ),
+        "transaction": (
+            "POST",
+            "/fhir",
+            (DATA / "transactions.ndjson").read_bytes().split(b"\n", 1)[0],
+        ),
+    }
+    scenarios = {
+        "read": ("read", read_env(), 1),
+        "create": ("create", {"BENCH_BODIES": str(DATA / "create_bodies.ndjson")}, 1),
+        "update": (
+            "update",
+            {
+                "BENCH_IDS": str(DATA / "ids.txt"),
+                "BENCH_TEMPLATE": str(DATA / "update_template.json"),
+            },
+            1,
+        ),
+        "transaction": ("transaction", {"BENCH_BODIES": str(DATA / "transactions.ndjson")}, 100),
+    }
+    conns = {"transaction": TX_CONNS}
+    with srv:
+        results["server_command"] = " ".join(srv.cmd)
+        for scen, (script, env, per) in scenarios.items():
+            pr = probe(srv.base, *probes[scen])
+            results.setdefault("probes", {})[scen] = pr
+            if not pr["ok"]:
+                log(f"{name} {scen}: endpoint FAILED ({pr['status']}); load skipped")
+                continue
+            log(f"{name}: wrk {scen}")
+            try:
+                results[scen] = wrk.run(
+                    srv,
+                    script,
+                    env,
+                    conns=conns.get(scen, CONNS),
+                    duration=args.duration,
+                    warmup=args.warmup,
+                    per_request=per,
+                )
+            except Exception as e:  # noqa: BLE001
+                results[scen] = {"error": repr(e)}
+    results["server_log_tail"] = _tail(srv.log)
+
+
+def _tail(path: Path | None, n: int = 30) -> str:
+    if not path or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+
+# -- bulk import ------------------------------------------------------------------------------
+def bulk_import(args, make_url, resources, rows, name: str, results: dict[str, Any]) -> None:
+    n = len(resources)
+    log(f"{name}: database ceiling ({n} resources, {dbceiling.count_rows(rows)} rows)")
+    if name == "sqlite":
+        results["db_ceiling"] = dbceiling.sqlite_executemany(
+            make_url("ceiling")[len("sqlite:///") :], rows
+        )
+    else:
+        results["db_ceiling"] = dbceiling.postgres_copy(make_url("ceiling_copy"), rows)
+        results["db_ceiling_executemany"] = dbceiling.postgres_executemany(
+            make_url("ceiling_em"), rows
+        )
+    log(f"{name}: Repository.load, batches of 1000")
+    results["load_inproc"] = inproc.bulk_load(make_url("load"), resources)
+    empty = DATA / "empty" / "Empty.ndjson"
+    empty.parent.mkdir(exist_ok=True)
+    empty.write_text("")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "hygie"), "import", str(empty), "--db", make_url("import0")],
+        capture_output=True,
+        cwd=ROOT,
+    )
+    results["import_cli_startup_s"] = time.perf_counter() - t0
+    for workers in (1, 2):
+        url = make_url(f"import{workers}")
+        cmd = [
+            str(BIN / "hygie"),
+            "import",
+            str(DATA / "import"),
+            "--db",
+            url,
+            "--batch",
+            "1000",
+            "--workers",
+            str(workers),
+        ]
+        log(f"{name}: hygie import --workers {workers}")
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        secs = time.perf_counter() - t0
+        stored = _count_resources(url)
+        results[f"import_cli_w{workers}"] = {
+            "command": " ".join(cmd),
+            "returncode": p.returncode,
+            "seconds": secs,
+            "resources": n,
+            "stored": stored,
+            "resources_per_s": (stored or 0) / secs,
+            "output_tail": (p.stdout + p.stderr)[-1500:],
+        }
+
+
+def _count_resources(url: str) -> int | None:
+    try:
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            with sqlite3.connect(url[len("sqlite:///") :]) as c:
+                return c.execute("SELECT count(*) FROM resources").fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(url) as c:
+            return c.execute("SELECT count(*) FROM resources").fetchone()[0]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# -- the run ----------------------------------------------------------------------------------
+def backend_run(
+    args, name: str, make_url, dataset, rows, tmp: Path, ceiling_rps: float
+) -> dict[str, Any]:
+    res: dict[str, Any] = {"backend": name}
+    steps = [
+        ("import", lambda: bulk_import(args, make_url, dataset["import"], rows, name, res)),
+        ("http", lambda: http_loads(args, make_url("serve"), tmp, name, res)),
+        (
+            "inproc_create",
+            lambda: res.update(inproc_create=inproc.single_creates(make_url("creates"), 1000)),
+        ),
+        (
+            "asgi_inproc",
+            lambda: res.update(
+                asgi_read=inproc.asgi_requests(res["serve_db"], "read", 3000),
+                asgi_create=inproc.asgi_requests(res["serve_db"], "create", 500),
+            ),
+        ),
+    ]
+    for step, fn in steps:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - one broken step must not hide the others
+            log(f"{name}: step {step} FAILED: {e!r}")
+            res.setdefault("failures", {})[step] = traceback.format_exc()[-3000:]
+    if not args.no_profile:
+        profiles(args, name, make_url, dataset, tmp, ceiling_rps, res)
+    return res
+
+
+def profiles(args, name, make_url, dataset, tmp, ceiling_rps, res) -> None:
+    """py-spy around the server for the HTTP figures that miss a target; cProfile for import."""
+    prof: dict[str, Any] = {}
+    read = res.get("read", {}).get("ok_rps", 0)
+    create = res.get("create", {}).get("ok_rps", 0)
+    wanted = []
+    if read < 0.5 * ceiling_rps:
+        wanted.append(("read", "read", read_env()))
+    if create < 2000:
+        wanted.append(("create", "create", {"BENCH_BODIES": str(DATA / "create_bodies.ndjson")}))
+    if wanted:
+        url = res["serve_db"]  # the database the HTTP loads ran on (10,000 Patients and more)
+        for scen, script, env in wanted:
+            log(f"{name}: py-spy profile of {scen}")
+            try:
+                prof[scen] = profile.record(
+                    hygie_server(url, tmp, f"{name}-prof-{scen}"),
+                    OUT / f"pyspy-{name}-{scen}.txt",
+                    script,
+                    env,
+                    duration=min(args.duration, 8),
+                )
+            except Exception as e:  # noqa: BLE001
+                prof[scen] = {"error": repr(e)}
+    best_import = max(
+        (res.get(f"import_cli_w{w}", {}).get("resources_per_s", 0) for w in (1, 2)), default=0
+    )
+    if best_import < 10_000:
+        log(f"{name}: cProfile of Repository.load")
+        try:
+            prof["import"] = inproc.bulk_load(
+                make_url("loadprof"), dataset["import"][:5000], profile=True
+            )["profile"]
+        except Exception as e:  # noqa: BLE001
+            prof["import"] = {"error": repr(e)}
+    if read < 0.5 * ceiling_rps:
+        log(f"{name}: cProfile of the ASGI app serving reads")
+        try:
+            prof["read_asgi_inproc"] = inproc.asgi_requests(
+                res["serve_db"], "read", 2000, profile=True
+            )["profile"]
+        except Exception as e:  # noqa: BLE001
+            prof["read_asgi_inproc"] = {"error": repr(e)}
+    if create < 2000:
+        log(f"{name}: cProfile of Repository.create")
+        try:
+            prof["create_inproc"] = inproc.profile_creates(make_url("createprof"), 500)
+        except Exception as e:  # noqa: BLE001
+            prof["create_inproc"] = {"error": repr(e)}
+    res["profiles"] = prof
+
+
+def validation_speed() -> dict[str, Any]:
+    script = ROOT / "bench" / "validation_speed.py"
+    if not script.exists():
+        return {"missing": True}
+    p = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return {"returncode": p.returncode, "output": p.stdout.strip(), "stderr": p.stderr[-1500:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--import-patients", type=int, default=1000)
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args()
+    started = time.time()
+    OUT.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(exist_ok=True)
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "args": vars(args),
+        "machine": report.machine_info(),
+        "connections": CONNS,
+    }
+    log("writing data files to bench/out/data")
+    dataset = write_data(args.import_patients)
+    tmp = Path(tempfile.mkdtemp(prefix="hygie-bench-"))
+    stop_pg = None
+    try:
+        results["ceiling"] = http_ceiling(args, tmp)
+        ceiling_rps = results["ceiling"]["app_t1"]["ok_rps"]
+        log("in-process write costs")
+        results["write_steps"] = inproc.write_steps()
+        results["validation_speed"] = validation_speed()
+        log("preparing the rows of the import set (for the database ceiling)")
+        rows = dbceiling.prepare_rows(dataset["import"])
+        for name in args.backends.split(","):
+            if name == "sqlite":
+
+                def make_url(label: str) -> str:
+                    return f"sqlite:///{tmp}/{label}.db"
+            elif name == "postgres":
+                log("starting a throwaway PostgreSQL")
+                pg_url, stop_pg = pgserver.start()
+                results["machine"]["postgresql"] = _pg_version(pg_url)
+
+                def make_url(label: str, pg_url=pg_url) -> str:
+                    return pgserver.create_database(pg_url, f"bench_{label}")
+            else:
+                raise SystemExit(f"unknown backend {name}")
+            results[name] = backend_run(args, name, make_url, dataset, rows, tmp, ceiling_rps)
+            _save(results)
+    finally:
+        if stop_pg:
+            stop_pg()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["elapsed_s"] = time.time() - started
+    path = _save(results)
+    log(f"raw results: {path.relative_to(ROOT)}")
+    if not args.no_doc:
+        doc = ROOT / "docs" / "benchmarks.md"
+        doc.write_text(report.render(results))
+        log(f"wrote {doc.relative_to(ROOT)} in {results['elapsed_s']:.0f} s")
+
+
+def _pg_version(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as c:
+        return c.execute("SHOW server_version").fetchone()[0]
+
+
+def _save(results: dict[str, Any]) -> Path:
+    path = OUT / "results.json"
+    blob = json.dumps(results, indent=1, default=str)
+    path.write_text(blob)
+    (OUT / f"results-{results['started'][:16].replace(' ', 'T').replace(':', '')}.json").write_text(
+        blob
+    )
+    return path
+
+
+if __name__ == "__main__":
+    main()

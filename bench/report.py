@@ -1,0 +1,606 @@
+"""Machine facts, and docs/benchmarks.md rendered from one run's results (bench/out/results.json).
+
+Re-render without re-measuring: `python -m bench.report [bench/out/results.json]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_READ = 0.5
+TARGET_CREATE = 2000
+TARGET_IMPORT = 10_000
+PROFILE_TITLES = {
+    "read": "read by id over HTTP (py-spy)",
+    "create": "single creates over HTTP (py-spy)",
+    "import": "bulk import, `Repository.load` in batches of 1,000 (cProfile)",
+    "create_inproc": "`Repository.create`, one at a time (cProfile)",
+    "read_asgi_inproc": "read by id through the ASGI app, no HTTP server (cProfile)",
+}
+
+
+def _cmd(*args: str) -> str:
+    try:
+        p = subprocess.run(list(args), capture_output=True, text=True, timeout=20)
+        return (p.stdout or p.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal")
+        )
+    except (OSError, StopIteration):
+        mem_kb = 0
+    from bench import pgserver, wrk
+
+    def ver(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    head = _cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = _cmd("git", "-C", str(ROOT), "status", "--porcelain", "--", "src")
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql_binaries": pgserver.version(),
+        "granian": ver("granian"),
+        "uvicorn": ver("uvicorn"),
+        "psycopg": ver("psycopg"),
+        "orjson": ver("orjson"),
+        "wrk": wrk.wrk_version(),
+        "git": head + (" (src/ has uncommitted changes by others)" if dirty else ""),
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+# -- formatting helpers -----------------------------------------------------------------------
+def n0(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def n1(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.1f}"
+
+
+def n2(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.2f}"
+
+
+def pct(a: float | None, b: float | None) -> str:
+    return "–" if not a or not b else f"{100 * a / b:.0f} %"
+
+
+def verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "**not measured**"
+    if value >= target:
+        return "met"
+    return f"**missed** (−{100 * (1 - value / target):.0f} %; ×{target / value:.1f} needed)"
+
+
+def _get(d: dict, *keys, default=None):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def _errors(r: dict) -> str:
+    if "error" in r:
+        return f"run failed: {r['error']}"
+    e = r.get("errors", {})
+    parts = [f"{v} {k}" for k, v in e.items() if v]
+    return ", ".join(parts) if parts else "0"
+
+
+def _cpu_us(r: dict) -> float | None:
+    if not r.get("ok_rps"):
+        return None
+    return r["cpu_server_cores"] / r["ok_rps"] * 1e6
+
+
+# -- the document -----------------------------------------------------------------------------
+def render(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    dur = res["args"]["duration"]
+    warm = res["args"]["warmup"]
+    conns = res.get("connections", 16)
+    ceil = _get(res, "ceiling", "app_t1", default={})
+    ceil_rps = ceil.get("ok_rps")
+    backends = [b for b in ("sqlite", "postgres") if b in res]
+    L: list[str] = []
+    w = L.append
+    w("# Benchmarks")
+    w("")
+    w(
+        f"Measured on {res['started']} by `make bench` (`.venv/bin/python -m bench`, "
+        f"{res.get('elapsed_s', 0) / 60:.1f} min). Every figure on this page comes from that one run "
+        "on the machine described below; the raw results are in `bench/out/results.json` "
+        "(not committed). Re-run with `make bench`; re-render this page from the raw results with "
+        "`.venv/bin/python -m bench.report`."
+    )
+    w("")
+    w(
+        "**Read this first.** The machine has "
+        f"{m['nproc']} cores and the load driver (wrk) runs on the same machine as the server: "
+        "every figure is what the server gets from the cores wrk leaves it (the *CPU* columns show "
+        "how the cores were shared). Other work running on the machine at the same time (other "
+        "engineers' test suites) shows as *other CPU*, and CPU time the hypervisor gave to other "
+        "virtual machines while this one wanted it shows as *steal*; where they are high, the "
+        "figure is pessimistic and noisy: compare runs of the same day only. "
+        "PostgreSQL runs with `fsync=on` and `synchronous_commit=on` (real durability); SQLite with "
+        "WAL and `synchronous=NORMAL`, the server's defaults (no acknowledged write lost on kill -9)."
+    )
+    w("")
+    # -- targets
+    w("## Targets")
+    w("")
+    w("| target (issue 3) | backend | measured | target | status |")
+    w("| --- | --- | ---: | ---: | --- |")
+    for b in backends:
+        r = res[b]
+        read = _get(r, "read", "ok_rps")
+        w(
+            f"| read by id ≥ 50 % of the HTTP ceiling | {b} | {n0(read)} req/s = "
+            f"{pct(read, ceil_rps)} of {n0(ceil_rps)} | 50 % | "
+            f"{verdict(read / ceil_rps if read and ceil_rps else None, TARGET_READ)} |"
+        )
+        create = _get(r, "create", "ok_rps")
+        w(
+            f"| single creates ≥ 2,000/s | {b} | {n0(create)} /s | 2,000 /s | "
+            f"{verdict(create, TARGET_CREATE)} |"
+        )
+        imp = _best_import(r)
+        note = "" if b == "sqlite" else " (target set for SQLite; PostgreSQL shown for comparison)"
+        w(
+            f"| bulk import ≥ 10,000 resources/s with indexing | {b} | {n0(imp)} /s | "
+            f"10,000 /s | {verdict(imp, TARGET_IMPORT)}{note} |"
+        )
+    w("")
+    # -- machine
+    w("## Machine and versions")
+    w("")
+    w("| | |")
+    w("| --- | --- |")
+    rows = [
+        ("cores (nproc)", m["nproc"]),
+        ("CPU", m["cpu"]),
+        ("RAM", f"{m['ram_gib']} GiB"),
+        ("kernel", m["kernel"]),
+        ("Python", m["python"]),
+        ("SQLite", m["sqlite"]),
+        ("PostgreSQL", f"{m.get('postgresql', '?')} (server started from `pg_ctl`)"),
+        ("granian", m["granian"]),
+        ("uvicorn", m["uvicorn"]),
+        ("psycopg", m["psycopg"]),
+        ("orjson", m["orjson"]),
+        ("wrk", m["wrk"]),
+        ("Hygie commit", m["git"]),
+        ("load average at start", " ".join(m["loadavg_at_start"])),
+    ]
+    for k, v in rows:
+        w(f"| {k} | {v} |")
+    w("")
+    # -- method
+    w("## What is measured")
+    w("")
+    w(
+        f"- **HTTP loads**: `wrk -t1 -c{conns} -d{dur}s --latency` with the Lua scripts of "
+        f"`bench/lua/`, each after a {warm} s warm-up run of the same command. Server: "
+        "`hygie serve --workers 1 --server granian` (one process). "
+        "Read: `GET /fhir/Patient/{id}` with an id picked at random among "
+        f"{10_000:,} stored Patients (~600 bytes each). Create: `POST /fhir/Patient` "
+        "(1,000 distinct bodies, cycled). Update: `PUT /fhir/Patient/{id}` with a body that changes "
+        "on every request (so every PUT makes a new version). Transaction: `POST /fhir` with a "
+        "100-entry transaction Bundle (20 Patients + 80 Observations referring to them by "
+        "`urn:uuid:`), with `-c4` instead of `-c16` (each request is 100 writes). No `Prefer` "
+        "header: responses carry the full representation. Latency "
+        "percentiles are wrk's (`--latency`)."
+    )
+    w(
+        "- **HTTP ceiling**: `bench/ceiling_app.py`, a raw ASGI app returning the same stored "
+        "Patient bodies from a dict, served by granian with 1 worker and the same options as "
+        "`hygie serve`, loaded by the same wrk command. A Starlette version of it is shown for "
+        "context."
+    )
+    w(
+        "- **Database ceiling**: the exact rows Hygie writes for the import set (one `resources` "
+        "row plus the search-index and compartment rows of each resource, produced beforehand by "
+        "Hygie's own preparation, untimed) inserted raw into a fresh schema with all its indexes, "
+        "in transactions of 1,000 resources: SQLite `executemany` (sqlite3, same PRAGMAs as the "
+        "backend), PostgreSQL `COPY` (psycopg; `executemany` shown for context)."
+    )
+    w(
+        "- **Bulk import**: `hygie import` of two NDJSON files (Patients with ids, and 4 "
+        "Observations per Patient), batches of 1,000, into a fresh database, timed from the "
+        "command's start to its end (process start-up included: "
+        f"{n1(_get(res, backends[0], 'import_cli_startup_s') if backends else None)} s for an "
+        "empty file); `--workers 1` and `--workers 2`. "
+        "`Repository.load` in-process (batches of 1,000, no CLI) is shown beside it and compared "
+        "with the database ceiling (same rows, same batches)."
+    )
+    w(
+        "- **CPU columns**: CPU time used during the measured run, in cores (1.00 = one core "
+        "busy all the time), by the server's processes, by wrk, and by everything else on the "
+        "machine; *steal* = time the hypervisor did not give this VM although it was runnable. "
+        "*Server CPU µs/req* = server CPU time per successful request."
+    )
+    w("")
+    # -- HTTP ceiling
+    w("## HTTP ceiling, and why wrk is not the bottleneck")
+    w("")
+    w(
+        "| server | wrk | req/s | p50 ms | p99 ms | server CPU | wrk CPU | other CPU | steal "
+        "| errors |"
+    )
+    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    labels = {"app": "raw ASGI (the ceiling)", "starlette_app": "Starlette"}
+    for key, r in res.get("ceiling", {}).items():
+        app, t = key.rsplit("_t", 1)
+        w(
+            f"| {labels.get(app, app)}, granian 1 worker | -t{t} -c{r['connections']} | "
+            f"{n0(r['ok_rps'])} | {n2(r['p50_ms'])} | {n2(r['p99_ms'])} | "
+            f"{n2(r['cpu_server_cores'])} | {n2(r['cpu_wrk_cores'])} | "
+            f"{n2(r['cpu_other_cores'])} | {n2(r.get('cpu_steal_cores'))} | {_errors(r)} |"
+        )
+    w("")
+    t1, t2 = _get(res, "ceiling", "app_t1"), _get(res, "ceiling", "app_t2")
+    if t1 and t2:
+        w(
+            f"wrk with one thread used {n2(t1['cpu_wrk_cores'])} of a core to drive "
+            f"{n0(t1['ok_rps'])} req/s, so one wrk thread could drive several times that: it is "
+            f"not what limits the ceiling. With two threads wrk got {n0(t2['ok_rps'])} req/s "
+            f"({pct(t2['ok_rps'], t1['ok_rps'])} of the one-thread figure) from the same server: "
+            "the difference is how the 2 cores are shared between wrk and the server, not wrk's "
+            "capacity. The ceiling used in the ratios below is the one-thread figure, measured "
+            "with exactly the command used for Hygie."
+        )
+        w("")
+    # -- per backend
+    for b in backends:
+        r = res[b]
+        title = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[b]
+        w(f"## Hygie on {title}")
+        w("")
+        w("| figure | Hygie | ceiling | ratio | target |")
+        w("| --- | ---: | ---: | ---: | --- |")
+        read = r.get("read", {})
+        if "ok_rps" in read:
+            w(
+                f"| read by id, req/s | {n0(read['ok_rps'])} | {n0(ceil_rps)} (HTTP) | "
+                f"{pct(read['ok_rps'], ceil_rps)} | ≥ 50 %: "
+                f"{verdict(read['ok_rps'] / ceil_rps if ceil_rps else None, TARGET_READ)} |"
+            )
+            w(
+                f"| read by id, p50 / p99 ms | {n2(read['p50_ms'])} / {n2(read['p99_ms'])} | "
+                f"{n2(ceil.get('p50_ms'))} / {n2(ceil.get('p99_ms'))} | | |"
+            )
+        else:
+            w(f"| read by id | {_failed(r, 'read')} | | | |")
+        for scen, label, tgt in (
+            ("create", "single creates, req/s", TARGET_CREATE),
+            ("update", "updates, req/s", None),
+        ):
+            x = r.get(scen, {})
+            if "ok_rps" in x:
+                w(
+                    f"| {label} (p50 / p99 ms) | {n0(x['ok_rps'])} ({n1(x['p50_ms'])} / "
+                    f"{n1(x['p99_ms'])}) | | | "
+                    + (f"≥ 2,000/s: {verdict(x['ok_rps'], tgt)}" if tgt else "")
+                    + " |"
+                )
+            else:
+                w(f"| {label} | {_failed(r, scen)} | | | |")
+        x = r.get("transaction", {})
+        if "ok_rps" in x:
+            w(
+                f"| 100-entry transactions (-c4), bundles/s (p50 / p99 ms) | {n1(x['ok_rps'])} "
+                f"({n0(x['p50_ms'])} / {n0(x['p99_ms'])}) | | | |"
+            )
+            w(f"| 100-entry transactions, resources/s | {n0(x['resources_per_s'])} | | | |")
+        else:
+            w(f"| 100-entry transactions | {_failed(r, 'transaction')} | | | |")
+        dbc = r.get("db_ceiling", {})
+        for wk in (1, 2):
+            x = r.get(f"import_cli_w{wk}")
+            if x:
+                ok = x["returncode"] == 0 and x["stored"] == x["resources"]
+                status = (
+                    ""
+                    if ok
+                    else (f" (exit {x['returncode']}, {x['stored']} of {x['resources']} stored)")
+                )
+                w(
+                    f"| bulk import `hygie import --workers {wk}`, resources/s | "
+                    f"{n0(x['resources_per_s'])}{status} | {n0(dbc.get('resources_per_s'))} (DB) | "
+                    f"{pct(x['resources_per_s'], dbc.get('resources_per_s'))} | "
+                    + (
+                        f"≥ 10,000/s: {verdict(x['resources_per_s'], TARGET_IMPORT)}"
+                        if b == "sqlite"
+                        else ""
+                    )
+                    + " |"
+                )
+        x = r.get("load_inproc")
+        if x:
+            w(
+                f"| `Repository.load` in-process, resources/s | {n0(x['resources_per_s'])} | "
+                f"{n0(dbc.get('resources_per_s'))} (DB) | "
+                f"{pct(x['resources_per_s'], dbc.get('resources_per_s'))} | |"
+            )
+        x = r.get("inproc_create")
+        if x:
+            w(
+                f"| `Repository.create` in-process, one thread, creates/s | {n0(x['per_s'])} "
+                f"({n0(x['us_per_create'])} µs each) | | | |"
+            )
+        for kind in ("read", "create"):
+            x = r.get(f"asgi_{kind}")
+            if x:
+                st = ", ".join(f"{k}: {v}" for k, v in x["statuses"].items())
+                w(
+                    f"| Hygie's ASGI app alone (no HTTP server), one {kind} at a time, µs "
+                    f"| {n0(x['us_per_request'])} (statuses {st}) | "
+                    + (
+                        f"{n0(_cpu_us(ceil))} (server CPU µs per ceiling request) "
+                        if kind == "read"
+                        else ""
+                    )
+                    + "| | |"
+                )
+        w("")
+        # details
+        w("Details of the HTTP runs:")
+        w("")
+        w(
+            "| run | requests | req/s | p50 | p90 | p99 | max (ms) | server CPU | wrk CPU | "
+            "other CPU | steal | server CPU µs/req | errors |"
+        )
+        w(
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        )
+        for scen in ("read", "create", "update", "transaction"):
+            x = r.get(scen)
+            if not x or "ok_rps" not in x:
+                continue
+            w(
+                f"| {scen} | {x['requests']:,} | {n1(x['ok_rps'])} | {n2(x['p50_ms'])} | "
+                f"{n2(x['p90_ms'])} | {n2(x['p99_ms'])} | {n1(x['max_ms'])} | "
+                f"{n2(x['cpu_server_cores'])} | {n2(x['cpu_wrk_cores'])} | "
+                f"{n2(x['cpu_other_cores'])} | {n2(x.get('cpu_steal_cores'))} | {n0(_cpu_us(x))} "
+                f"| {_errors(x)} |"
+            )
+        w("")
+        if dbc:
+            w(
+                f"Database ceiling: {dbc['method']}, {dbc['resources']:,} resources = "
+                f"{dbc['rows']:,} rows ({dbc['rows_per_resource']:.1f} rows per resource), "
+                f"{n0(dbc['rows_per_s'])} rows/s = {n0(dbc['resources_per_s'])} resources/s."
+            )
+            em = r.get("db_ceiling_executemany")
+            if em:
+                w(
+                    f" For context, {em['method']}: {n0(em['rows_per_s'])} rows/s = "
+                    f"{n0(em['resources_per_s'])} resources/s."
+                )
+            w("")
+        fails = {k: v for k, v in r.get("probes", {}).items() if not v.get("ok")}
+        if fails or r.get("failures"):
+            w("**Failures in this run** (reported, not worked around):")
+            w("")
+            for k, v in fails.items():
+                w(f"- `{k}` endpoint answered {v.get('status')}: `{v.get('body', '')[:300]}`")
+            for k, v in (r.get("failures") or {}).items():
+                last = v.strip().splitlines()[-1] if v.strip() else ""
+                w(f"- step `{k}` failed: `{last[:300]}`")
+            w("")
+        for wk in (1, 2):
+            x = r.get(f"import_cli_w{wk}")
+            if x and (x["returncode"] != 0 or x["stored"] != x["resources"]):
+                w(f"`hygie import --workers {wk}` output (tail):")
+                w("")
+                w("```")
+                w(x["output_tail"].strip()[-1200:])
+                w("```")
+                w("")
+    # -- validation share
+    ws = res.get("write_steps")
+    if ws:
+        w("## Cost of a write, step by step (in-process, µs per resource)")
+        w("")
+        w(
+            "| resource | JSON bytes | parse JSON | validate | extract index rows | content hash | "
+            "prepare + serialise (hash, index, JSON) |"
+        )
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for k, v in ws.items():
+            w(
+                f"| {k} | {v['bytes']} | {n1(v['parse_json_us'])} | {n1(v['validate_us'])} | "
+                f"{n1(v['extract_index_us'])} | {n1(v['content_hash_us'])} | "
+                f"{n1(v['prepared_and_serialize_us'])} |"
+            )
+        w("")
+        val = ws["Patient"]["validate_us"]
+        parts = []
+        for b in backends:
+            ic = _get(res, b, "inproc_create", "us_per_create")
+            http = _cpu_us(_get(res, b, "create", default={}) or {})
+            if ic:
+                parts.append(
+                    f"{b}: {100 * val / ic:.0f} % of an in-process "
+                    f"`Repository.create` ({n0(ic)} µs)"
+                )
+            if http:
+                parts.append(
+                    f"{b}: {100 * val / http:.0f} % of the server CPU time per HTTP "
+                    f"create ({n0(http)} µs)"
+                )
+        if parts:
+            ext = ws["Patient"]["extract_index_us"]
+            w(
+                f"**Validation's share of a create**: validating the benchmark Patient takes "
+                f"{n1(val)} µs, i.e. " + "; ".join(parts) + ". Extracting its search-index rows "
+                f"takes {n1(ext)} µs ({ext / val:.1f} × validation)."
+            )
+            w("")
+    vs = res.get("validation_speed", {})
+    if vs.get("output"):
+        w("`bench/validation_speed.py` (same run):")
+        w("")
+        w("```")
+        w(vs["output"])
+        w("```")
+        w("")
+    # -- profiles
+    prof_sections = [(b, res[b].get("profiles") or {}) for b in backends]
+    if any(p for _, p in prof_sections):
+        w("## Profiles of the missed targets")
+        w("")
+        w(
+            "HTTP profiles (*py-spy*): `py-spy record --subprocesses --nonblocking --gil --rate "
+            "200 --format raw` launched around `hygie serve` under the same wrk load as above "
+            "(py-spy cannot attach to a running process on this VM). `--gil` keeps only the "
+            "thread holding the GIL, so the percentages say where the server's *Python* CPU "
+            "time goes; C code that releases the GIL (SQLite executing a statement, waits on "
+            "PostgreSQL's socket) and granian's native threads are not in them. *Area* = the "
+            "package of the leaf frame. Samples of start-up (imports, first CapabilityStatement) "
+            "and of threads parked in a wait are left out. In-process profiles (*cProfile*): "
+            "the function called directly, one operation at a time; they include waits (lock "
+            "acquisition, socket polls), so they show latency, not only CPU. Raw py-spy stacks "
+            "are kept in `bench/out/pyspy-*.txt`."
+        )
+        w("")
+        for b, p in prof_sections:
+            for scen, s in p.items():
+                w(f"### {b}: {PROFILE_TITLES.get(scen, scen)}")
+                w("")
+                if "error" in s:
+                    w(f"Profile failed: {s['error']}")
+                    w("")
+                    continue
+                if "samples" in s:
+                    load = s.get("load", {})
+                    w(
+                        f"{s['samples']:,} Python samples (plus {s['wait_samples_dropped']:,} in "
+                        f"waits, {s['native_samples_dropped']:,} without a Python frame); "
+                        f"load under the profiler: {n0(load.get('ok_rps'))} req/s."
+                    )
+                    w("")
+                    w("| area | % |")
+                    w("| --- | ---: |")
+                    for a in s["areas"][:8]:
+                        w(f"| {a['frame']} | {a['pct']:.0f} |")
+                    w("")
+                    w("| top self frames | % |")
+                    w("| --- | ---: |")
+                    for a in s["self"][:10]:
+                        w(f"| `{a['frame']}` | {a['pct']:.1f} |")
+                    w("")
+                    w("| Hygie functions, inclusive | % |")
+                    w("| --- | ---: |")
+                    for a in s["inclusive_hygie"][:10]:
+                        w(f"| `{a['frame']}` | {a['pct']:.1f} |")
+                    w("")
+                else:  # cProfile summary
+                    w(
+                        f"cProfile over {s['ops']:,} operations, {s['total_s']:.2f} s "
+                        f"({s['total_s'] / s['ops'] * 1e6:,.0f} µs per operation)."
+                    )
+                    w("")
+                    w("| function (by own time) | calls | own % | µs per op (cumulative) |")
+                    w("| --- | ---: | ---: | ---: |")
+                    for a in s["by_self"][:10]:
+                        w(
+                            f"| `{a['function']}` | {a['calls']:,} | {a['self_pct']:.1f} | "
+                            f"{n0(a['cum_us_per_op'])} |"
+                        )
+                    w("")
+                    w("| function (cumulative) | cumulative % | µs per op |")
+                    w("| --- | ---: | ---: |")
+                    for a in s["by_cumulative"][:14]:
+                        w(f"| `{a['function']}` | {a['cum_pct']:.0f} | {n0(a['cum_us_per_op'])} |")
+                    w("")
+    # -- commands
+    w("## Exact commands")
+    w("")
+    w("```sh")
+    w("make bench        # = .venv/bin/python -m bench  (installs wrk with apt-get if missing)")
+    w("# servers")
+    for r in list(res.get("ceiling", {}).values())[:3]:
+        if r.get("server_command"):
+            w(r["server_command"])
+    for b in backends:
+        if res[b].get("server_command"):
+            w(res[b]["server_command"])
+    w("# loads (data files written to bench/out/data by bench/data.py)")
+    seen = set()
+    for scope in [res.get("ceiling", {})] + [res[b] for b in backends]:
+        for k in ("app_t1", "app_t2", "read", "create", "update", "transaction"):
+            c = _get(scope, k, "command")
+            if c and c.split(" wrk ", 1)[-1].rsplit(" ", 1)[0] not in seen:
+                seen.add(c.split(" wrk ", 1)[-1].rsplit(" ", 1)[0])
+                w(c)
+    for b in backends:
+        for wk in (1, 2):
+            c = _get(res, b, f"import_cli_w{wk}", "command")
+            if c:
+                w(c)
+    w("```")
+    w("")
+    w(
+        "PostgreSQL: a throwaway cluster started by `bench/pgserver.py` (`initdb` + `pg_ctl` "
+        "as the `postgres` user, data and socket in a temporary directory, TCP on 127.0.0.1, "
+        "`shared_buffers=256MB`, fsync and synchronous_commit on), stopped at the end."
+    )
+    w("")
+    return "\n".join(L)
+
+
+def _failed(r: dict, scen: str) -> str:
+    pr = _get(r, "probes", scen)
+    if pr and not pr.get("ok"):
+        return f"**endpoint failed** ({pr.get('status')})"
+    x = r.get(scen)
+    if x and "error" in x:
+        return f"**run failed**: {x['error'][:200]}"
+    return "not measured"
+
+
+def _best_import(r: dict) -> float | None:
+    vals = [
+        r[f"import_cli_w{w}"]["resources_per_s"]
+        for w in (1, 2)
+        if f"import_cli_w{w}" in r and r[f"import_cli_w{w}"]["returncode"] == 0
+    ]
+    return max(vals) if vals else None
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "out" / "results.json"
+    results = json.loads(path.read_text())
+    (ROOT / "docs" / "benchmarks.md").write_text(render(results))
+    print("wrote docs/benchmarks.md")
