@@ -183,6 +183,7 @@ def run_benchmark(
 
         pg_url, stop = pgserver.start(extra_conf={
             "shared_buffers": "1GB", "synchronous_commit": "off", "max_wal_size": "4GB",
+            "jit": "off",  # JIT compilation costs ~30 ms on plans above jit_above_cost
         })
     try:
         for backend in backends:

@@ -30,7 +30,8 @@ def _forward(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
     sql = (
         "SELECT t.rid, t.rtype, t.id, t.content FROM idx_reference ref JOIN resources t"
         " ON t.rtype = ref.target_type AND t.id = ref.target_id"
-        f" WHERE ref.rid IN ({_marks(len(source))}) AND ref.param IN ({_marks(len(keys))})"
+        # `+param`: look the page's references up by (rid, param), not scan them by param
+        f" WHERE ref.rid IN ({_marks(len(source))}) AND +ref.param IN ({_marks(len(keys))})"
         " AND t.deleted = 0"
     )
     args: list[Any] = [r[0] for r in source] + keys

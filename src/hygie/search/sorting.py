@@ -72,7 +72,7 @@ def fetch_page(
     dialect = cur.dialect
     drv = _driver(q)
     if drv is None:
-        type_index = _resource_driven(q) and not _few(cur, q, compartment)
+        type_index = True if _resource_driven(q) and not _few(cur, q, compartment) else None
         sql, args = page_select(q, compartment, dialect, cursor, limit, type_index=type_index)
         return cur.fetchall(sql, args)
     if _few(cur, q, compartment):

@@ -7,7 +7,7 @@ from typing import Any
 
 from hygie.search.paging import Cursor
 from hygie.search.predicates import SQL, TABLES, node_sql
-from hygie.search.query import SearchQuery
+from hygie.search.query import Leaf, SearchQuery
 from hygie.search.registry import params_for
 from hygie.store.base import Dialect
 
@@ -45,7 +45,9 @@ def where(
     # SQLite has no statistics: keep it from scanning every resource of the type when an
     # index condition exists; `+col` disables the (rtype, ...) indexes for this term only.
     if type_index is None:
-        type_index = not (q.conditions or compartment)
+        # `_id` is answered by the (rtype, id) index itself
+        by_id = any(isinstance(n, Leaf) and n.code == "_id" and not n.modifier for n in q.conditions)
+        type_index = by_id or not (q.conditions or compartment)
     driven = not type_index and dialect == "sqlite"
     if len(q.types) == 1:
         parts.append(f"{'+' if driven else ''}{a}.rtype = ?")
