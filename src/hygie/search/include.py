@@ -27,9 +27,11 @@ def _forward(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
     else:
         types = {r[1] for r in source}
         keys = [p.key for t in types for p in params_for(t).values() if p.type == "reference"]
+    # index text is in "C" order on PostgreSQL; compare in the resources index's collation
+    coll = ' COLLATE "default"' if cur.dialect == "postgres" else ""
     sql = (
         "SELECT t.rid, t.rtype, t.id, t.content FROM idx_reference ref JOIN resources t"
-        " ON t.rtype = ref.target_type AND t.id = ref.target_id"
+        f" ON t.rtype = ref.target_type{coll} AND t.id = ref.target_id{coll}"
         # `+param`: look the page's references up by (rid, param), not scan them by param
         f" WHERE ref.rid IN ({_marks(len(source))}) AND +ref.param IN ({_marks(len(keys))})"
         " AND t.deleted = 0"
