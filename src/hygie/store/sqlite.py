@@ -2,8 +2,11 @@
 
 WAL journal, one writer at a time: write jobs go through a queue to one writer thread that
 commits concurrent jobs together (`_group_commit.py`); other processes wait on SQLite's busy
-timeout. Any number of readers on per-thread connections. `synchronous=NORMAL` in WAL mode loses no committed transaction when the
-process is killed (the WAL is in the OS page cache); `--sqlite-sync full` also survives power loss.
+timeout. Any number of readers on per-thread connections. WAL checkpoints run in the background
+(`_checkpoint.py`), off the commit path. `synchronous=NORMAL` in WAL mode loses no committed
+transaction when the process is killed (the WAL is in the OS page cache);
+`sqlite:///path.db?synchronous=full` also survives a power loss, at the cost of an fsync per
+commit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hygie.store._checkpoint import Checkpointer
 from hygie.store._group_commit import GroupCommitWriter
 from hygie.store.base import Backend, Cursor, T
 
@@ -44,12 +48,14 @@ class SQLiteCursor(Cursor):
 class SQLiteBackend(Backend):
     dialect = "sqlite"
 
-    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, synchronous: str | None = None) -> None:
         self.url = url
-        self.path = sqlite_path(url)
+        self.path, options = parse_sqlite_url(url)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.synchronous = synchronous
+        self.synchronous = (synchronous or options.get("synchronous", "NORMAL")).upper()
+        if self.synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be normal, full or extra, not {self.synchronous!r}")
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -59,6 +65,7 @@ class SQLiteBackend(Backend):
             conn.execute("PRAGMA journal_mode=WAL")
         self._writer: GroupCommitWriter | None = None
         self._writer_lock = threading.Lock()
+        self._checkpointer = Checkpointer(self.path, self._connect) if self.path != ":memory:" else None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -67,6 +74,7 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA mmap_size=268435456")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint.py
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -121,6 +129,9 @@ class SQLiteBackend(Backend):
                 cur.execute(stmt)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -135,10 +146,19 @@ class SQLiteBackend(Backend):
         self._local = threading.local()
 
 
-def sqlite_path(url: str) -> str:
-    """`sqlite:///./data/hygie.db` -> `./data/hygie.db`; `sqlite:////abs/x.db` -> `/abs/x.db`."""
+def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
+    """`sqlite:///./data/hygie.db?synchronous=full` -> (`./data/hygie.db`, {"synchronous": "full"});
+    `sqlite:////abs/x.db` -> `/abs/x.db`."""
+    from urllib.parse import parse_qsl
+
+    url, _, query = url.partition("?")
+    options = dict(parse_qsl(query))
     if url in ("sqlite://", "sqlite:///:memory:"):
-        return ":memory:"
+        return ":memory:", options
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return url[len("sqlite:///") :]
+    return url[len("sqlite:///") :], options
+
+
+def sqlite_path(url: str) -> str:
+    return parse_sqlite_url(url)[0]
