@@ -8,6 +8,7 @@ search.html; the row ranges are [low, high) as written by values.py.
 from __future__ import annotations
 
 import itertools
+from contextvars import ContextVar
 from collections.abc import Callable
 from typing import Any
 
@@ -44,13 +45,28 @@ def _ors(parts: list[SQL]) -> SQL:
     return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
 
 
+# " OFFSET 0" while building an index-driven PostgreSQL page (see fenced())
+_FENCE: ContextVar[str] = ContextVar("fence", default="")
+
+
 def _in(a: str, table: str, leaf: Leaf, value_sql: SQL, negate: bool = False) -> SQL:
     ksql, kargs = _keys(leaf)
     op = "NOT IN" if negate else "IN"
     return (
-        f"{a}.rid {op} (SELECT rid FROM {table} WHERE {ksql} AND {value_sql[0]})",
+        f"{a}.rid {op} (SELECT rid FROM {table} WHERE {ksql} AND {value_sql[0]}{_FENCE.get()})",
         kargs + value_sql[1],
     )
+
+
+class fenced:
+    """Within this block, filter subqueries are planning fences on PostgreSQL (`OFFSET 0`):
+    the planner probes them per row of the sort index instead of joining every match first."""
+
+    def __enter__(self) -> None:
+        self.token = _FENCE.set(" OFFSET 0")
+
+    def __exit__(self, *exc: object) -> None:
+        _FENCE.reset(self.token)
 
 
 TABLES = {
@@ -305,15 +321,15 @@ def _in_list(a: str, node: InList) -> SQL:
     return sql, [*node.list_ids, _LIST_ITEM]
 
 
-def node_sql(a: str, node: Node) -> SQL:
+def node_sql(a: str, node: Node, dialect: str = "sqlite") -> SQL:
     if isinstance(node, Leaf):
         return leaf_sql(a, node)
     if isinstance(node, AnyOf):
-        return _ors([node_sql(a, n) for n in node.nodes])
+        return _ors([node_sql(a, n, dialect) for n in node.nodes])
     if isinstance(node, InList):
         return _in_list(a, node)
     t = f"t{next(_alias) % 1_000_000}"
-    inner_sql, inner_args = node_sql(t, node.inner)
+    inner_sql, inner_args = node_sql(t, node.inner, dialect)
     # CROSS JOIN fixes SQLite's join order (the matches of `inner` first, then their
     # references through the index); PostgreSQL plans it as an ordinary inner join.
     # `rtype || ''` keeps SQLite from scanning resources by type through the IN list; `+param`
@@ -329,8 +345,11 @@ def node_sql(a: str, node: Node) -> SQL:
         )
         return sql, [*keys, *node.target_types, *inner_args]
     assert isinstance(node, Has)
+    # index text is in "C" order on PostgreSQL: compare in the resources columns' collation
+    coll = ' COLLATE "default"' if dialect == "postgres" else ""
     sql = (
-        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM resources {t}"
+        f"({a}.rtype, {a}.id) IN (SELECT ref.target_type{coll}, ref.target_id{coll}"
+        f" FROM resources {t}"
         f" CROSS JOIN idx_reference ref WHERE ref.rid = {t}.rid AND +ref.param = ? AND {inner_sql})"
     )
     return sql, [node.param.key, *inner_args]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hygie.search.paging import Cursor
-from hygie.search.predicates import SQL, TABLES
+from hygie.search.predicates import SQL, TABLES, fenced
 from hygie.search.query import SearchQuery
 from hygie.search.registry import params_for
 from hygie.search.sql import SortKey, missing_value, page_select, seek, sort_column, sort_keys, where
@@ -114,7 +114,11 @@ def driven_select(
     agg = "MAX" if drv.desc else "MIN"
     first = SortKey(col, [], drv.desc)
     rest = keys[1:]
-    wsql, wargs = where(q, compartment, dialect, type_index=False)  # type: ignore[arg-type]
+    if dialect == "postgres":
+        with fenced():
+            wsql, wargs = where(q, compartment, dialect, type_index=False)  # type: ignore[arg-type]
+    else:
+        wsql, wargs = where(q, compartment, dialect, type_index=False)  # type: ignore[arg-type]
     cols = "".join(f", {k.sql} AS s{i + 1}" for i, k in enumerate(rest))
     # CROSS JOIN: SQLite must read the sort index first, in order; the resource follows by rid
     inner = (

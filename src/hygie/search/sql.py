@@ -59,7 +59,7 @@ def where(
         parts.append(f"{a}.rid IN (SELECT rid FROM compartment WHERE ctype = ? AND cid = ?)")
         args.extend(compartment)
     for node in q.conditions:
-        sql, nargs = node_sql(a, node)
+        sql, nargs = node_sql(a, node, dialect)
         parts.append(sql)
         args.extend(nargs)
     return " AND ".join(parts), args
