@@ -99,8 +99,28 @@ class PostgresBackend(Backend):
             name="hygie",
         )
         self.pool.wait(timeout=30)
-        self.rids = RidAllocator()
         self._local = threading.local()
+        self._readers: list[psycopg.Connection] = []
+        self._readers_lock = threading.Lock()
+        self.rids = RidAllocator()
+
+    def read_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        # One statement needs no transaction: an autocommit connection kept per thread answers
+        # in one round trip (a pooled transaction costs BEGIN, the query and ROLLBACK).
+        if getattr(self._local, "conn", None) is not None:  # inside a write: see its changes
+            with self.read() as cur:
+                return cur.fetchone(sql, args)
+        conn = getattr(self._local, "reader", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True, prepare_threshold=1)
+            self._local.reader = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        try:
+            return conn.execute(to_pyformat(sql), args).fetchone()
+        except psycopg.OperationalError:
+            self._local.reader = None  # broken connection: the next call opens a new one
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -141,4 +161,8 @@ class PostgresBackend(Backend):
                 conn.execute(stmt)
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
         self.pool.close()
