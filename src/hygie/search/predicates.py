@@ -51,16 +51,25 @@ _FENCE: ContextVar[str] = ContextVar("fence", default="")
 
 def _in(a: str, table: str, leaf: Leaf, value_sql: SQL, negate: bool = False) -> SQL:
     ksql, kargs = _keys(leaf)
+    if _FENCE.get():
+        # a correlated probe by (rid, param) per row of the driving sort index
+        op = "NOT EXISTS" if negate else "EXISTS"
+        return (
+            f"{op} (SELECT 1 FROM {table} WHERE rid = {a}.rid AND {ksql} AND {value_sql[0]}"
+            " OFFSET 0)",
+            kargs + value_sql[1],
+        )
     op = "NOT IN" if negate else "IN"
     return (
-        f"{a}.rid {op} (SELECT rid FROM {table} WHERE {ksql} AND {value_sql[0]}{_FENCE.get()})",
+        f"{a}.rid {op} (SELECT rid FROM {table} WHERE {ksql} AND {value_sql[0]})",
         kargs + value_sql[1],
     )
 
 
 class fenced:
-    """Within this block, filter subqueries are planning fences on PostgreSQL (`OFFSET 0`):
-    the planner probes them per row of the sort index instead of joining every match first."""
+    """Within this block, index filters are correlated probes behind a planning fence
+    (`EXISTS (… OFFSET 0)`): PostgreSQL checks them per row of the sort index instead of
+    joining every match first."""
 
     def __enter__(self) -> None:
         self.token = _FENCE.set(" OFFSET 0")
