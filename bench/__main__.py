@@ -39,6 +39,7 @@ LOGS = OUT / "logs"
 BIN = Path(sys.executable).parent
 READ_PATIENTS = 10_000
 CONNS = 16
+DB_PIDS = None  # set to a callable returning the PostgreSQL server's pids while it runs
 TX_CONNS = 4  # a 100-entry bundle is 100 writes: 4 in flight keep the server busy
 
 
@@ -190,8 +191,11 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
             1,
         ),
         "transaction": ("transaction", {"BENCH_BODIES": str(DATA / "transactions.ndjson")}, 100),
+        "read_t2": ("read", read_env(), 1),  # as the -t2 ceiling run, for the same comparison
     }
+    probes["read_t2"] = probes["read"]
     conns = {"transaction": TX_CONNS}
+    threads = {"read_t2": 2}
     with srv:
         results["server_command"] = " ".join(srv.cmd)
         for scen, (script, env, per) in scenarios.items():
@@ -207,6 +211,8 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
                     script,
                     env,
                     conns=conns.get(scen, CONNS),
+                    threads=threads.get(scen, 1),
+                    db_pids=DB_PIDS,
                     duration=args.duration,
                     warmup=args.warmup,
                     per_request=per,
@@ -426,6 +432,8 @@ def main() -> None:
             elif name == "postgres":
                 log("starting a throwaway PostgreSQL")
                 pg_url, stop_pg = pgserver.start()
+                global DB_PIDS
+                DB_PIDS = lambda d=stop_pg.data_dir: pgserver.server_pids(d)  # noqa: E731
                 results["machine"]["postgresql"] = _pg_version(pg_url)
 
                 def make_url(label: str, pg_url=pg_url) -> str:

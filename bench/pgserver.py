@@ -114,6 +114,7 @@ def start(
         )
         shutil.rmtree(tmp, ignore_errors=True)
 
+    stop.data_dir = data  # type: ignore[attr-defined]  # postmaster.pid: the server's CPU
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     deadline = time.time() + 30
     import psycopg
@@ -129,6 +130,17 @@ def start(
                 raise
             time.sleep(0.2)
     return url, stop
+
+
+def server_pids(data_dir: Path) -> list[int]:
+    """The postmaster and its children (backends, walwriter, ...)."""
+    from bench.procs import proc_tree
+
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    return proc_tree(pid)
 
 
 def create_database(url: str, name: str) -> str:

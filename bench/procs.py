@@ -51,6 +51,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def cpu_user_sys(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of the given live processes."""
+    u = s = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            u += int(fields[11])
+            s += int(fields[12])
+        except OSError:
+            pass
+    return u / CLK_TCK, s / CLK_TCK
+
+
 def system_cpu_seconds() -> tuple[float, float]:
     """(busy, steal) CPU seconds of the whole machine (all cores) since boot.
 

@@ -90,6 +90,13 @@ def record(
     with spied:
         result = wrk.run(spied, script, env, duration=duration, warmup=2, per_request=per_request)
     summary = summarise(out)
+    if "samples" in summary:
+        busy = (
+            summary["samples"] + summary["wait_samples_dropped"] + summary["native_samples_dropped"]
+        )
+        # with --gil, one sample per tick at most (the GIL holder): the share of the load's
+        # wall time (warm-up + measurement) during which some thread held the GIL
+        summary["gil_held_pct"] = 100 * busy / (rate * (2 + duration))
     summary["load"] = {k: result[k] for k in ("rps", "ok_rps", "p50_ms", "p99_ms", "error_total")}
     summary["command"] = " ".join(spied.cmd)
     return summary
@@ -112,9 +119,7 @@ def _area(frame: str) -> str:
         return "hygie.fhir (validation, model)"
     for pkg in ("search", "store", "rest", "importing"):
         if f"hygie/{pkg}/" in f:
-            return f"hygie.{pkg}" + (
-                " (incl. time in sqlite3/psycopg calls)" if pkg == "store" else ""
-            )
+            return f"hygie.{pkg}"
     if "hygie/" in f:
         return "hygie (other)"
     for lib in (

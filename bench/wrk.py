@@ -13,10 +13,11 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Server, cpu_seconds, system_cpu_seconds
+from bench.procs import Server, cpu_seconds, cpu_user_sys, system_cpu_seconds
 
 LUA_DIR = Path(__file__).parent / "lua"
 REPO = Path(__file__).resolve().parent.parent
@@ -76,12 +77,13 @@ def run(
     duration: int = 10,
     warmup: int = 3,
     per_request: int = 1,
+    db_pids: Callable[[], list[int]] | None = None,
 ) -> dict[str, Any]:
     """Warm up, then one measured run; returns figures (per_request: resources per request)."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     full_env = {**os.environ, "BENCH_LUA_DIR": str(LUA_DIR), **env}
-    quiet = wait_quiet(server.pids())
+    quiet = wait_quiet(server.pids() + (db_pids() if db_pids else []))
     if warmup:
         subprocess.run(
             command(script, server.base, threads=threads, conns=conns, duration=warmup),
@@ -91,11 +93,16 @@ def run(
         )
     cmd = command(script, server.base, threads=threads, conns=conns, duration=duration)
     pids = server.pids()
+    dbp = db_pids() if db_pids else []  # after the warm-up: the pool's backends exist
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    us0 = cpu_user_sys(pids)
+    db0 = cpu_seconds(dbp)
     s0, (sys0, st0), t0 = cpu_seconds(pids), system_cpu_seconds(), time.monotonic()
     proc = subprocess.run(cmd, env=full_env, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - t0
     s1, (sys1, st1) = cpu_seconds(pids), system_cpu_seconds()
+    us1 = cpu_user_sys(pids)
+    db_cpu = cpu_seconds(dbp) - db0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
@@ -131,7 +138,10 @@ def run(
         "latency_us": r["latency_us"],
         "cpu_wrk_cores": wrk_cpu / wall,
         "cpu_server_cores": server_cpu / wall,
-        "cpu_other_cores": max(0.0, busy - wrk_cpu - server_cpu) / wall,
+        "cpu_db_cores": db_cpu / wall if db_pids else None,
+        "cpu_other_cores": max(0.0, busy - wrk_cpu - server_cpu - db_cpu) / wall,
         "cpu_steal_cores": (st1 - st0) / wall,
+        "cpu_server_sys_share": (us1[1] - us0[1])
+        / max(1e-9, (us1[0] - us0[0]) + (us1[1] - us0[1])),
         "stdout": proc.stdout,
     }
