@@ -217,3 +217,36 @@ def test_capabilities_list_composites_and_near():
     assert params["component-code-value-quantity"]["type"] == "composite"
     assert "near" in {p["name"] for p in supported_parameters()["Location"]}
     assert {"in", "not-in", "above", "below"} <= set(supported_modifiers()["token"])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # a Period without end is still running: it overlaps every later range
+        ("date=ge2024-01-10&date=lt2024-02-01", ["jan15", "jan31", "open"]),
+        ("date=gt2024-01&date=le2024-03", ["feb", "mar", "open"]),
+        ("date=ge2024-01-15&date=le2024-01-15", ["jan15", "open"]),
+        ("date=sa2024-01-31&date=eb2024-12", ["feb", "mar", "period"]),
+        ("date=eq2024-02,eq2024-03", ["feb", "mar"]),
+        ("date=gt2023", ["feb", "jan15", "jan31", "mar", "open", "period"]),
+        ("date=lt2024-01-20", ["jan15", "open"]),
+    ],
+)
+@pytest.mark.parametrize("with_open", [True, False])  # an open Period disables the bounds
+def test_date_ranges_bounded_by_the_longest_value(cursor, load, query, expected, with_open):
+    def obs(oid, **when):
+        return {"resourceType": "Observation", "id": oid, "status": "final",
+                "code": {"text": "x"}, **when}
+
+    load(
+        obs("jan15", effectiveDateTime="2024-01-15T10:00:00Z"),
+        obs("jan31", effectiveDateTime="2024-01-31"),
+        obs("feb", effectiveDateTime="2024-02"),
+        obs("mar", effectiveDateTime="2024-03-03T08:00:00+01:00"),
+        obs("period", effectivePeriod={"start": "2024-04-01", "end": "2024-06-30"}),
+    )
+    if with_open:
+        load(obs("open", effectivePeriod={"start": "2023-12-01"}))
+    else:
+        expected = [e for e in expected if e != "open"]
+    assert ids(run(cursor, "Observation", query)) == expected

@@ -87,3 +87,18 @@ def _bindings() -> dict[str, str]:
 def code_system(context: str, name: str) -> str | None:
     """The implicit system of a `code` element (search.html#token: codes have one)."""
     return _bindings().get(f"{context}.{name}")
+
+
+@cache
+def _max_one() -> frozenset[str]:
+    """Element paths with max cardinality 1."""
+    return frozenset(
+        el["path"]
+        for sd in structure_definitions().values()
+        for el in sd.get("snapshot", {}).get("element", [])
+        if el.get("max") == "1"
+    )
+
+
+def max_one(path: str) -> bool:
+    return path in _max_one()

@@ -280,7 +280,31 @@ def parse(rtype: str | None, params: list[tuple[str, str]], *, strict: bool = Tr
             q.conditions.append(node)
         if base not in ("_cursor", "_format", "_pretty"):
             q.applied.append((name, raw))
+    q.conditions = merge_dates(q.conditions)
     return q
+
+
+def merge_dates(nodes: list[Node]) -> list[Node]:
+    """`date=ge…&date=lt…` on a single-valued parameter: both bounds hold on the one value, so
+    they are tested on the same index row, which bounds the index range on both sides."""
+    out: list[Node] = []
+    merged: dict[str, Leaf] = {}
+    for node in nodes:
+        if (
+            isinstance(node, Leaf) and node.type == "date" and node.modifier is None
+            and len(node.params) == 1 and node.params[0].single and len(node.values) == 1
+            and node.values[0][0] != "ap"
+        ):
+            first = merged.get(node.code)
+            if first is None:
+                merged[node.code] = node
+                out.append(node)
+            else:
+                first.modifier = "all"
+                first.values.append(node.values[0])
+            continue
+        out.append(node)
+    return out
 
 
 def _control(q: SearchQuery, name: str, base: str, modifier: str, raw: str) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hygie.search._model import children, code_system, is_known_type
+from hygie.search._model import children, code_system, is_known_type, max_one
 
 # A walked value: (JSON value, FHIR type name or None when unknown)
 Item = tuple[Any, str | None]
@@ -268,3 +268,30 @@ def compile_expression(expression: str, rtype: str) -> tuple[Walker | None, bool
         return out
 
     return union, fast
+
+
+def single_valued(expression: str, rtype: str) -> bool:
+    """True when `expression` selects at most one value in a resource of `rtype`: one plain
+    path (type filters allowed) through elements of max cardinality 1."""
+    parts = parts_for(expression, rtype)
+    if len(parts) != 1 or not parts[0].startswith(rtype + "."):
+        return False
+    part = parts[0]
+    if m := _PAREN_AS.fullmatch(part):
+        if m.group(3):
+            return False
+        part = m.group(1)
+    context = rtype
+    for seg in split_top(part, ".")[1:]:
+        if _AS.fullmatch(seg):
+            continue
+        if not _FIELD.fullmatch(seg):
+            return False
+        options = children(context, seg)
+        path = f"{context}.{seg}"
+        if not options or not (max_one(path) or max_one(path + "[x]")):
+            return False
+        context = options[0][2]
+        if len({o[2] for o in options}) > 1:
+            return seg == split_top(part, ".")[-1]  # a choice element must end the path
+    return True

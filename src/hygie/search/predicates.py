@@ -14,7 +14,7 @@ from typing import Any
 
 from hygie.search.keys import param_key
 from hygie.search.near import near_sql
-from hygie.search.normalize import fold
+from hygie.search.normalize import MAX_TIME, MIN_TIME, fold
 from hygie.search.query import AnyOf, Chain, Has, InList, Leaf, Node
 from hygie.search.values import identifier_key, of_type_key, parse_reference
 
@@ -156,6 +156,36 @@ def _date(v: Any, _m: str | None, low: str = "low", high: str = "high") -> SQL:
     return f"({low} < ? AND {high} > ?)", [hi + gap, lo - gap]
 
 
+def _low_bounds(v: Any, span: int) -> tuple[int | None, int | None]:
+    """[from, to) bounds on `low` implied by a date test when no value is longer than `span`
+    (high - low <= span): they let the (param, low) index seek a range."""
+    prefix, lo, hi = v
+    return {
+        "eq": (lo, hi), "gt": (hi - span, None), "ge": (min(lo, hi - span), None),
+        "lt": (None, lo), "le": (None, hi), "sa": (hi, None), "eb": (None, lo),
+    }.get(prefix, (None, None))
+
+
+def _date_leaf(leaf: Leaf) -> SQL:
+    if leaf.modifier == "all":
+        parts = [_date(v, None) for v in leaf.values]
+        sql, args = " AND ".join(p[0] for p in parts), [x for p in parts for x in p[1]]
+        bounds = [_low_bounds(v, leaf.span) for v in leaf.values] if leaf.span else []
+        lows = [b[0] for b in bounds if b[0] is not None]
+        highs = [b[1] for b in bounds if b[1] is not None]
+        lower, upper = (max(lows) if lows else None), (min(highs) if highs else None)
+    else:
+        sql, args = _ors([_date(v, None) for v in leaf.values])
+        bounds = [_low_bounds(v, leaf.span) for v in leaf.values] if leaf.span else []
+        lower = min((b[0] for b in bounds), default=None) if all(b[0] is not None for b in bounds) else None
+        upper = max((b[1] for b in bounds), default=None) if all(b[1] is not None for b in bounds) else None
+    if lower is not None and lower > MIN_TIME:
+        sql, args = f"low >= ? AND ({sql})", [lower, *args]
+    if upper is not None and upper < MAX_TIME:
+        sql, args = f"low < ? AND ({sql})", [upper, *args]
+    return sql, args
+
+
 def _numeric(v: Any) -> SQL:
     prefix, value, lo, hi = v[:4]
     if prefix == "eq":
@@ -287,6 +317,8 @@ def leaf_sql(a: str, leaf: Leaf) -> SQL:
     if leaf.type == "token" and leaf.modifier in _TERMINOLOGY:
         value_sql = _ors([_concepts(v, None) for v in leaf.values])
         return _in(a, "idx_token", leaf, value_sql, negate=leaf.modifier == "not-in")
+    if leaf.type == "date" and leaf.modifier in (None, "all"):
+        return _in(a, "idx_date", leaf, _date_leaf(leaf))
     if leaf.type == "quantity" and any(p.ranges for p in leaf.params):
         value_sql = _ors([_quantity(v, None, ranges=True) for v in leaf.values])
         return _in(a, "idx_quantity", leaf, value_sql)

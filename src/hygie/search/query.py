@@ -16,8 +16,9 @@ class Leaf:
     """
 
     params: list[SearchParam]
-    modifier: str | None
+    modifier: str | None  # also "all": date values AND'ed on one value (see parse.merge_dates)
     values: list[Any]
+    span: int | None = None  # dates: the longest [low, high) indexed for the parameter
 
     @property
     def type(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hygie.fhir.definitions import bundle_resources, resource_types, search_parameters
 from hygie.search.keys import param_key
-from hygie.search.paths import Walker, compile_expression
+from hygie.search.paths import Walker, compile_expression, single_valued
 
 RESOURCE_COLUMNS = {"_id", "_lastUpdated"}  # read from `resources`, not from index tables
 INDEXED_TYPES = {"string", "token", "date", "number", "quantity", "reference", "uri"}
@@ -35,6 +35,7 @@ class SearchParam:
     compartments: frozenset[str] = field(default_factory=frozenset)
     sub_type: str | None = None  # composite: the type of the second component
     ranges: bool = False  # quantity: values may be Ranges (low/high rows)
+    single: bool = False  # at most one value per resource (from the elements' cardinality)
 
 
 def _base_types(sp: dict[str, Any]) -> list[str]:
@@ -116,6 +117,7 @@ def compile_param(
     if ptype in INDEXED_TYPES or (ptype == "special" and code in SPECIAL):
         p.walker, p.fast = compile_expression(expr, rtype)
         p.ranges = ptype == "quantity" and "Range" in expr
+        p.single = ptype == "date" and single_valued(expr, rtype)
     elif ptype == "composite":
         from hygie.search.composite import compile_composite, component_types
 

@@ -51,6 +51,9 @@ _INDEXES = [
     "CREATE INDEX IF NOT EXISTS idx_token_c ON idx_token (param, code, system, rid)",
     "CREATE INDEX IF NOT EXISTS idx_date_v ON idx_date (param, low, high, rid)",
     "CREATE INDEX IF NOT EXISTS idx_date_h ON idx_date (param, high, low, rid)",
+    # the longest value of a parameter in O(log n): bounds `low` for range searches (halves
+    # cannot overflow with open Periods)
+    "CREATE INDEX IF NOT EXISTS idx_date_span ON idx_date (param, (high / 2 - low / 2))",
     "CREATE INDEX IF NOT EXISTS idx_number_v ON idx_number (param, value, rid)",
     "CREATE INDEX IF NOT EXISTS idx_quantity_v ON idx_quantity (param, code, value, rid)",
     "CREATE INDEX IF NOT EXISTS idx_reference_t ON idx_reference (param, target_id, target_type, rid)",

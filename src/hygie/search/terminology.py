@@ -213,13 +213,27 @@ def concepts(term: Terminology, modifier: str, value: Any) -> set[Concept]:
     return {(system, c) for c in (codes or {code})}
 
 
+def longest_span(cur: Cursor, keys: list[int]) -> int | None:
+    """The longest indexed [low, high) of these parameters (the `idx_date_span` index)."""
+    longest = None
+    for key in keys:
+        row = cur.fetchone("SELECT MAX(high / 2 - low / 2) FROM idx_date WHERE param = ?", [key])
+        if row is None or row[0] is None:
+            continue
+        longest = max(longest or 0, 2 * int(row[0]) + 2)
+    return longest
+
+
 def bind(cur: Cursor, nodes: list[Node]) -> None:
-    """Replace the values of terminology leaves by their concepts (FhirError 400 if impossible)."""
+    """Complete leaves with what only the database knows: the concepts of terminology
+    modifiers (FhirError 400 if impossible), the longest value of date parameters."""
     from hygie.search.parse import bad
 
     term: Terminology | None = None
     for node in nodes:
-        if isinstance(node, Leaf) and node.type == "token" and node.modifier in MODIFIERS:
+        if isinstance(node, Leaf) and node.type == "date" and node.modifier in (None, "all"):
+            node.span = longest_span(cur, [p.key for p in node.params])
+        elif isinstance(node, Leaf) and node.type == "token" and node.modifier in MODIFIERS:
             term = term or Terminology(cur)
             found: set[Concept] = set()
             try:
