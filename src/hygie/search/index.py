@@ -10,6 +10,7 @@ import re
 from functools import cache
 from typing import Any
 
+from hygie.search.codegen import extractor
 from hygie.search.custom import refresh
 from hygie.search.registry import (
     RESOURCE_COLUMNS,
@@ -88,7 +89,17 @@ def _self_compartments(rtype: str) -> tuple[str, ...]:
 
 
 def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
-    """Rows per index table (tuples in INDEX_TABLES column order, without rid)."""
+    """Rows per index table (tuples in INDEX_TABLES column order, without rid).
+
+    Runs the function generated from `_plan` for the resource's type (codegen.py): the rows
+    of `extract_reference`, several times faster."""
+    refresh()
+    return extractor(resource["resourceType"])(resource)
+
+
+def extract_reference(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """`extract` by running each parameter's walker and converter in turn: the reference
+    the generated extractors are tested against."""
     refresh()
     rtype = resource["resourceType"]
     rows: Rows = {t: [] for t in _TABLES}
