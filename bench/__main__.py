@@ -400,7 +400,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--no-profile", action="store_true")
-    ap.add_argument("--import-patients", type=int, default=1000)
+    ap.add_argument("--import-patients", type=int, default=2000)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
     started = time.time()

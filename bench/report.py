@@ -656,6 +656,21 @@ def findings(res: dict[str, Any], backends: list[str], w) -> None:
                     f"{a['frame']} {a['pct']:.0f} %" for a in areas[:4]
                 )
             lines.append(text + ".")
+        read2, ceil2 = r.get("read_t2", {}), _get(res, "ceiling", "app_t2", default={})
+        if (
+            read2.get("ok_rps")
+            and ceil2.get("ok_rps")
+            and read2["ok_rps"] < TARGET_READ * ceil2["ok_rps"]
+        ):
+            lines.append(
+                f"**{title}, read by id with wrk -t2** ({pct(read2['ok_rps'], ceil2['ok_rps'])} "
+                f"of the -t2 ceiling): with a second wrk thread the ceiling app went from "
+                f"{n0(ceil_rps)} to {n0(ceil2['ok_rps'])} req/s and Hygie from "
+                f"{n0(read.get('ok_rps'))} to {n0(read2['ok_rps'])}: Hygie's one server process "
+                f"was already using {n2(read2['cpu_server_cores'])} cores at "
+                f"{n0(_cpu_us(read2))} µs of CPU per read, against {n0(_cpu_us(ceil2))} µs for the "
+                "ceiling app, so it had little left to gain."
+            )
         create = r.get("create", {})
         if create.get("ok_rps") and create["ok_rps"] < TARGET_CREATE:
             text = (
