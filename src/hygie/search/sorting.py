@@ -27,6 +27,7 @@ from hygie.search.sql import SortKey, missing_value, page_select, seek, sort_col
 from hygie.store.base import Cursor as DbCursor
 
 PROBE = 1000  # above this many matches, the sort index drives
+_VALUE_RID_INDEXED = {"idx_string", "idx_uri", "idx_number"}  # value index = (param, value, rid)
 Row = tuple[Any, ...]
 Compartment = tuple[str, str] | None
 
@@ -134,8 +135,12 @@ def driven_select(
         ahead = (drv.desc == back)
         inner += f" AND {col} {'>=' if ahead else '<='} ?"
         args.append(cursor.keys[0])
+        if not rest and drv.table in _VALUE_RID_INDEXED:
+            # the index is (param, value, rid): the seek itself is an index range
+            inner += f" AND ({col}, s.rid) {'>' if ahead else '<'} (?, ?)"
+            args += [cursor.keys[0], cursor.rid]
     order = [f"q.s{i}{' DESC' if k.desc != back else ''}" for i, k in enumerate([first, *rest])]
-    order.append(f"q.rid{' DESC' if back else ''}")
+    order.append(f"q.rid{' DESC' if drv.desc != back else ''}")
     outer = f"SELECT q.* FROM ({inner}) q"
     if cursor is not None:
         ssql, sargs = seek([first, *rest], cursor, back)

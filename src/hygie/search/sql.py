@@ -109,10 +109,16 @@ def sort_keys(q: SearchQuery, dialect: Dialect) -> list[SortKey]:
     return keys
 
 
+def rid_desc(keys: list[SortKey]) -> bool:
+    """Ties are ordered by rid in the first key's direction, so that a descending sort reads
+    its (param, value, rid) index backwards without a sort."""
+    return bool(keys) and keys[0].desc
+
+
 def seek(keys: list[SortKey], cursor: Cursor, back: bool) -> SQL:
     """Rows strictly after (or before, backwards) the cursor in (keys..., rid) order."""
     names = [f"q.s{i}" for i in range(len(keys))] + ["q.rid"]
-    descs = [k.desc for k in keys] + [False]
+    descs = [k.desc for k in keys] + [rid_desc(keys)]
     values = [*cursor.keys, cursor.rid]
     ors, args = [], []
     for i, name in enumerate(names):
@@ -148,7 +154,7 @@ def page_select(
     if back is None:
         back = cursor.backwards if cursor else False
     order = [f"q.s{i}{' DESC' if k.desc != back else ''}" for i, k in enumerate(keys)]
-    order.append(f"q.rid{' DESC' if back else ''}")
+    order.append(f"q.rid{' DESC' if rid_desc(keys) != back else ''}")
     outer = f"SELECT q.* FROM ({inner}) q"
     if cursor:
         ssql, sargs = seek(keys, cursor, back)
