@@ -25,6 +25,7 @@ The cache follows `index._plan`: a new plan object (custom SearchParameters chan
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,12 +45,12 @@ from hygie.search.paths import (
     Unsupported,
     _type_name,
     parts_for,
-    reference_type,
     split_top,
 )
 from hygie.search.values import CONVERTERS, Rows
 
 Extractor = Callable[[dict[str, Any]], Rows]
+log = logging.getLogger("hygie.search")
 _CHOICE_KEY = re.compile(r"([a-z][A-Za-z0-9]*?)[A-Z]")  # as index._present
 
 
@@ -159,7 +160,7 @@ class _Gen:
             "list": list,
             "str": str,
             "len": len,
-            "reference_type": reference_type,
+            "reference_type": fv.reference_type,
             "_compart": _compart,
             "_discs": fv.discriminators_of,
             "_ckey": fv.composite_key,
@@ -184,8 +185,24 @@ class _Gen:
     # a subtree -> lines (relative indentation: each line is (depth, text))
     def node(self, node: Node, var: str, ftype: str, ctx: str, emit: Callable) -> list:
         out: list = []
+        # conversions of this value for several parameters: its rows' tails computed once
+        # (converters touching one table only, so never `refs`: no compartments to scan)
+        tails: dict[tuple[str, str], list[int]] = {}
         for action in node.actions:
+            if action[0] == "emit":
+                call = fv.tails_call(self, action[1].convert, var, ftype)
+                if call is not None:
+                    tails.setdefault(call, []).append(action[1].key)
+                    continue
             out += emit(action, node, var, ftype, ctx)
+        for (alias, expr), keys in tails.items():
+            coded = self.coded.get(var)
+            if coded is not None and alias == "toks":
+                out += [(0, f"toks.append(({k!r}, {coded[0]!r}, {coded[1]}, None))") for k in keys]
+                continue
+            tl = self.var("tl")
+            out += [(0, f"for {tl} in {expr}:")]
+            out += [(1, f"{alias}.append(({k!r},) + {tl})") for k in keys]
         needs_dict: list = []
         for child in node.children.values():
             step = child.step
@@ -382,6 +399,20 @@ def generate(rtype: str, plan: tuple[tuple[Any, ...], ...]) -> tuple[Extractor, 
             c: _Composite = action[1]
             first = action[2]
             d, k = gen.var("d"), gen.var("k")
+            call = fv.tails_call(gen, c.convert, var, ftype)
+            if call is not None:  # the rows' tails once, keyed by each discriminator
+                alias, expr = call
+                pl, tl = gen.var("pl"), gen.var("tl")
+                return [
+                    (0, f"{pl} = {expr}"),
+                    (0, f"if {pl}:"),
+                    (1, f"if {first}_d is None:"),
+                    (2, f"{first}_d = _discs({first})"),
+                    (1, f"for {d} in {first}_d:"),
+                    (2, f"{k} = _ckey({c.key!r}, {d})"),
+                    (2, f"for {tl} in {pl}:"),
+                    (3, f"{alias}.append(({k},) + {tl})"),
+                ]
             return [
                 (0, f"if {first}_d is None:"),
                 (1, f"{first}_d = _discs({first})"),
@@ -392,7 +423,8 @@ def generate(rtype: str, plan: tuple[tuple[Any, ...], ...]) -> tuple[Extractor, 
         raise AssertionError(kind)  # pragma: no cover
 
     body = gen.node(root, "resource", rtype, rtype, emit)
-    lines = [(0, f"def extract_{rtype}(resource):")]
+    name = "extract_" + re.sub(r"\W", "_", rtype)
+    lines = [(0, f"def {name}(resource):")]
     tables = ", ".join(f"{t!r}: []" for t in _TABLES)
     lines += [(1, f"rows = {{{tables}}}")]
     for t, alias in fv.ROW_ALIASES.items():
@@ -433,7 +465,7 @@ def generate(rtype: str, plan: tuple[tuple[Any, ...], ...]) -> tuple[Extractor, 
     source = "\n".join("    " * d + text for d, text in lines) + "\n"
     code = compile(source, f"<hygie.search.codegen:{rtype}>", "exec")
     exec(code, gen.ns)
-    return gen.ns[f"extract_{rtype}"], source
+    return gen.ns[name], source
 
 
 def _wrap_comps(gen: _Gen, comps: frozenset[str], call: list) -> list:
@@ -486,17 +518,23 @@ def _relative(
 # The cache ---------------------------------------------------------------------------------
 
 _cache: dict[str, tuple[Any, Extractor]] = {}
+_plan: Callable[[str], Any] | None = None  # index._plan (imported on first use: no cycle)
 
 
 def extractor(rtype: str) -> Extractor:
     """The generated extractor of `rtype` for the current plan (regenerated when it changes)."""
-    from hygie.search.index import _plan
-
+    global _plan
+    if _plan is None:
+        from hygie.search.index import _plan
     plan = _plan(rtype)
     hit = _cache.get(rtype)
     if hit is not None and hit[0] is plan:
         return hit[1]
-    fn, _source = generate(rtype, plan)
+    try:
+        fn, _source = generate(rtype, plan)
+    except Exception:  # a bug here must not block writes: index the reference way
+        log.exception("search index extractor of %s not generated", rtype)
+        from hygie.search.index import extract_reference as fn
     _cache[rtype] = (plan, fn)
     return fn
 

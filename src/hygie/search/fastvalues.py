@@ -15,6 +15,7 @@ from hygie.search.composite import composite_key as _composite_key
 from hygie.search.composite import discriminators
 from hygie.search.near import near_rows
 from hygie.search.normalize import date_range, decimal_range, fold
+from hygie.search.paths import reference_type as _reference_type
 
 Rows = dict[str, list[tuple[Any, ...]]]
 _MEMO_MAX = 65536
@@ -66,6 +67,24 @@ def parse_reference(text: str) -> tuple[Any, ...]:
             _refs.clear()
         r = _refs[text] = V.parse_reference(text)
     return r
+
+
+_rtypes: dict[str, Any] = {}
+_BY_TYPE: Any = object()  # paths.reference_type's answer is the Reference's `type`
+
+
+def reference_type(ref: dict[str, Any]) -> str | None:
+    """paths.reference_type, memoised on the reference's text."""
+    text = ref.get("reference")
+    if isinstance(text, str):
+        r = _rtypes.get(text)
+        if r is None:
+            if len(_rtypes) > _MEMO_MAX:
+                _rtypes.clear()
+            r = _rtypes[text] = _reference_type({"reference": text, "type": _BY_TYPE})
+        if r is not _BY_TYPE:
+            return r
+    return ref.get("type")
 
 
 _decs: dict[str, Any] = {}
@@ -310,3 +329,157 @@ def convert_call(
     elif convert is near_rows:
         return [(0, f"{const(near_rows)}(rows, {k}, {var}, {ftype!r})")], False
     return [(0, f"{const(convert)}(rows, {k}, {var}, {ftype!r})")], False
+
+
+# payloads: the rows of one value without their parameter key ---------------------------------
+# (a value converted for several parameters, or for every discriminator of a composite, is
+# converted once; the generated code appends `(key,) + tail` for each key)
+
+_NO_ROWS: tuple[tuple[Any, ...], ...] = ()
+
+
+def _tail_coding(coding: dict[str, Any], text: Any) -> tuple[Any, ...]:
+    display = text or coding.get("display")
+    return (coding.get("system"), coding.get("code"), fold(display) if display else None)
+
+
+def tails_token_cc(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, dict):
+        text = value.get("text")
+        codings = value.get("coding") or ()
+        out = tuple(_tail_coding(coding, text) for coding in codings)
+        if text and not codings:
+            return ((None, None, fold(text)),)
+        return out
+    if isinstance(value, bool):
+        return ((None, "true" if value else "false", None),)
+    if isinstance(value, str):
+        return ((None, value, None),)
+    return _NO_ROWS
+
+
+def tails_token_contact(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, dict):
+        return ((value.get("system"), value.get("value"), None),)
+    if isinstance(value, bool):
+        return ((None, "true" if value else "false", None),)
+    if isinstance(value, str):
+        return ((None, value, None),)
+    return _NO_ROWS
+
+
+def tails_token_other(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, str):
+        return ((None, value, None),)
+    if isinstance(value, dict):
+        if "code" in value or "system" in value:
+            return (_tail_coding(value, None),)
+        return _NO_ROWS
+    if isinstance(value, bool):
+        return ((None, "true" if value else "false", None),)
+    return _NO_ROWS
+
+
+def _tail_str(text: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(text, str) and text:
+        text = text[:_MAX]
+        return ((fold(text), text),)
+    return _NO_ROWS
+
+
+def tails_string_parts(value: Any, parts: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:
+    out: list[tuple[Any, ...]] = []
+    for part in parts:
+        v = value.get(part)
+        for text in v if isinstance(v, list) else (v,):
+            if isinstance(text, str) and text:
+                text = text[:_MAX]
+                out.append((fold(text), text))
+    return tuple(out)
+
+
+def tails_string_other(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, dict):
+        value = value.get("text") or value.get("display") or value.get("value")
+    return _tail_str(value)
+
+
+def tails_date(value: Any, ftype: str) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, str):
+        try:
+            return (date_range(value),)
+        except ValueError:
+            return _NO_ROWS
+    r = V._range_of(value, ftype)
+    return ((r[0], r[1]),) if r else _NO_ROWS
+
+
+def tails_number(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if isinstance(value, dict):
+        value = value.get("value")
+    r = decimal(value)
+    return _NO_ROWS if r is None else (r,)
+
+
+def tails_quantity_range(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if not isinstance(value, dict):
+        return _NO_ROWS
+    low = decimal((value.get("low") or {}).get("value"))
+    high = decimal((value.get("high") or {}).get("value"))
+    if low or high:
+        unit = value.get("low") or value.get("high") or {}
+        lo = low[0] if low else -V.OPEN_NUMBER
+        hi = high[0] if high else V.OPEN_NUMBER
+        return ((unit.get("system"), unit.get("code") or unit.get("unit"), None, lo, hi),)
+    return _NO_ROWS
+
+
+def tails_quantity_money(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if not isinstance(value, dict):
+        return _NO_ROWS
+    r = decimal(value.get("value"))
+    return _NO_ROWS if r is None else ((V._ISO4217, value.get("currency"), *r),)
+
+
+def tails_quantity_other(value: Any) -> tuple[tuple[Any, ...], ...]:
+    if not isinstance(value, dict):
+        return _NO_ROWS
+    r = decimal(value.get("value"))
+    if r is None:
+        return _NO_ROWS
+    code, unit = value.get("code"), value.get("unit")
+    if code and unit and unit != code:
+        return ((value.get("system"), code or unit, *r), (None, unit, *r))
+    return ((value.get("system"), code or unit, *r),)
+
+
+def tails_call(gen: Any, convert: Any, var: str, ftype: str) -> tuple[str, str] | None:
+    """(row list alias, expression of the tails of `var`) when `convert` of a `ftype` value
+    only appends rows keyed by the parameter key to one table; None otherwise."""
+    const = gen.const
+    if convert is V.token_rows:
+        if ftype == "CodeableConcept":
+            return "toks", f"{const(tails_token_cc)}({var})"
+        if ftype == "ContactPoint":
+            return "toks", f"{const(tails_token_contact)}({var})"
+        if ftype != "Identifier":
+            coded = gen.coded.get(var)
+            if coded is not None:  # a bound code turned into a Coding: (system, code)
+                return "toks", f"(({coded[0]!r}, {coded[1]}, None),)"
+            return "toks", f"{const(tails_token_other)}({var})"
+    elif convert is V.string_rows:
+        if ftype == "HumanName":
+            return "strs", f"{const(tails_string_parts)}({var}, {V._NAME_PARTS!r})"
+        if ftype == "Address":
+            return "strs", f"{const(tails_string_parts)}({var}, {V._ADDRESS_PARTS!r})"
+        return "strs", f"{const(tails_string_other)}({var})"
+    elif convert is V.date_rows:
+        return "dates", f"{const(tails_date)}({var}, {ftype!r})"
+    elif convert is V.number_rows:
+        return "nums", f"{const(tails_number)}({var})"
+    elif convert is V.quantity_rows:
+        fn = {"Range": tails_quantity_range, "Money": tails_quantity_money}.get(
+            ftype, tails_quantity_other
+        )
+        return "qtys", f"{const(fn)}({var})"
+    return None
