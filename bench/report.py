@@ -574,9 +574,10 @@ def render(res: dict[str, Any]) -> str:
     w("```sh")
     w("make bench        # = .venv/bin/python -m bench  (installs wrk with apt-get if missing)")
     w("# servers")
-    for r in list(res.get("ceiling", {}).values())[:3]:
-        if r.get("server_command"):
-            w(r["server_command"])
+    for c in dict.fromkeys(
+        r["server_command"] for r in res.get("ceiling", {}).values() if r.get("server_command")
+    ):
+        w(c)
     for b in backends:
         if res[b].get("server_command"):
             w(res[b]["server_command"])
@@ -593,6 +594,12 @@ def render(res: dict[str, Any]) -> str:
             c = _get(res, b, f"import_cli_w{wk}", "command")
             if c:
                 w(c)
+    w("# profiles (py-spy launches the server; the same wrk command loads it)")
+    for b in backends:
+        for p in (res[b].get("profiles") or {}).values():
+            if isinstance(p, dict) and p.get("command"):
+                w(p["command"])
+                break
     w("```")
     w("")
     w(
@@ -664,12 +671,11 @@ def findings(res: dict[str, Any], backends: list[str], w) -> None:
         ):
             lines.append(
                 f"**{title}, read by id with wrk -t2** ({pct(read2['ok_rps'], ceil2['ok_rps'])} "
-                f"of the -t2 ceiling): with a second wrk thread the ceiling app went from "
-                f"{n0(ceil_rps)} to {n0(ceil2['ok_rps'])} req/s and Hygie from "
-                f"{n0(read.get('ok_rps'))} to {n0(read2['ok_rps'])}: Hygie's one server process "
-                f"was already using {n2(read2['cpu_server_cores'])} cores at "
-                f"{n0(_cpu_us(read2))} µs of CPU per read, against {n0(_cpu_us(ceil2))} µs for the "
-                "ceiling app, so it had little left to gain."
+                f"of the -t2 ceiling): the ceiling app served {n0(ceil2['ok_rps'])} req/s at "
+                f"{n0(_cpu_us(ceil2))} µs of server CPU per request, Hygie {n0(read2['ok_rps'])} "
+                f"req/s at {n0(_cpu_us(read2))} µs ({n2(read2['cpu_server_cores'])} cores used "
+                "by its one server process): Hygie needs "
+                f"{_cpu_us(read2) / _cpu_us(ceil2):.1f} × the CPU of the ceiling per read."
             )
         create = r.get("create", {})
         if create.get("ok_rps") and create["ok_rps"] < TARGET_CREATE:
