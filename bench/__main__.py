@@ -447,6 +447,7 @@ def main() -> None:
             stop_pg()
         shutil.rmtree(tmp, ignore_errors=True)
     results["elapsed_s"] = time.time() - started
+    results["git_end"] = report.git_state()
     path = _save(results)
     log(f"raw results: {path.relative_to(ROOT)}")
     if not args.no_doc:

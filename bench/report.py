@@ -56,8 +56,6 @@ def machine_info() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return "-"
 
-    head = _cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
-    dirty = _cmd("git", "-C", str(ROOT), "status", "--porcelain", "--", "src")
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -71,9 +69,16 @@ def machine_info() -> dict[str, Any]:
         "psycopg": ver("psycopg"),
         "orjson": ver("orjson"),
         "wrk": wrk.wrk_version(),
-        "git": head + (" (src/ has uncommitted changes by others)" if dirty else ""),
+        "git": git_state(),
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
+
+
+def git_state() -> str:
+    """HEAD, and whether src/ differs from it (other engineers edit src/ during a run)."""
+    head = _cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = _cmd("git", "-C", str(ROOT), "status", "--porcelain", "--", "src")
+    return head + (" (src/ has uncommitted changes)" if dirty else "")
 
 
 # -- formatting helpers -----------------------------------------------------------------------
@@ -160,7 +165,10 @@ def render(res: dict[str, Any]) -> str:
         "virtual machines while this one wanted it shows as *steal*; where they are high, the "
         "figure is pessimistic and noisy: compare runs of the same day only. "
         "PostgreSQL runs with `fsync=on` and `synchronous_commit=on` (real durability); SQLite with "
-        "WAL and `synchronous=NORMAL`, the server's defaults (no acknowledged write lost on kill -9)."
+        "WAL and `synchronous=NORMAL`, the server's defaults (no acknowledged write lost on kill -9). "
+        "Hygie's code is still changing: each server and `hygie import` started during the run "
+        "loads the code on disk at its start (commits at the start and end of the run are "
+        "listed under *Machine and versions*)."
     )
     w("")
     # -- targets
@@ -211,7 +219,8 @@ def render(res: dict[str, Any]) -> str:
         ("psycopg", m["psycopg"]),
         ("orjson", m["orjson"]),
         ("wrk", m["wrk"]),
-        ("Hygie commit", m["git"]),
+        ("Hygie commit at start", m["git"]),
+        ("Hygie commit at end", res.get("git_end", "–")),
         ("load average at start", " ".join(m["loadavg_at_start"])),
     ]
     for k, v in rows:
