@@ -70,15 +70,21 @@ def main() -> None:
                 t = cpu(fn, group) / len(group) * 1e6
                 best[name, label] = min(best.get((name, label), t), t)
 
-    print(f"{len(resources)} resources (population({args.patients}, {args.seed})),"
-          f" best of {args.rounds} rounds, CPU µs per resource")
-    print(f"{'type':<18}{'n':>6}{'reference':>12}{'generated':>12}{'speed-up':>10}"
-          f"{'calls ref':>11}{'calls gen':>11}")
+    print(
+        f"{len(resources)} resources (population({args.patients}, {args.seed})),"
+        f" best of {args.rounds} rounds, CPU µs per resource"
+    )
+    print(
+        f"{'type':<18}{'n':>6}{'reference':>12}{'generated':>12}{'speed-up':>10}"
+        f"{'calls ref':>11}{'calls gen':>11}"
+    )
     for name, group in groups.items():
         ref, gen = best[name, "reference"], best[name, "generated"]
         cr, cg = calls(extract_reference, group), calls(extract, group)
-        print(f"{name:<18}{len(group):>6}{ref:>12.1f}{gen:>12.1f}{ref / gen:>9.1f}×"
-              f"{cr:>11.0f}{cg:>11.0f}")
+        print(
+            f"{name:<18}{len(group):>6}{ref:>12.1f}{gen:>12.1f}{ref / gen:>9.1f}×"
+            f"{cr:>11.0f}{cg:>11.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -274,8 +274,9 @@ def _compart(refs: list, start: int, comps: frozenset[str], compartment: list) -
             compartment.append((ttype, tid))
 
 
-def _run_entry(rows: Rows, resource: dict[str, Any], walker: Any, convert: Any,
-               key: int, comps: frozenset[str]) -> None:
+def _run_entry(
+    rows: Rows, resource: dict[str, Any], walker: Any, convert: Any, key: int, comps: frozenset[str]
+) -> None:
     """One parameter the reference way (its walker, its converter, its compartments)."""
     values = walker(resource)
     if not values:
@@ -505,8 +506,14 @@ def _composite_lines(
 
 
 def _relative(
-    gen: _Gen, node: Node, expression: str, var: str, ftype: str, ctx: str,
-    action: tuple[Any, ...], emit: Callable,
+    gen: _Gen,
+    node: Node,
+    expression: str,
+    var: str,
+    ftype: str,
+    ctx: str,
+    action: tuple[Any, ...],
+    emit: Callable,
 ) -> list:
     """Lines running `action` on the items of a component walked from `var`."""
     root = Node(None, node.contexts)

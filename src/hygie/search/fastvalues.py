@@ -51,7 +51,12 @@ def discriminators_of(firsts: list[Any]) -> tuple[str, ...]:
     for v, t in firsts:
         V.token_rows(tokens, 0, v, t)
     return tuple(
-        {d: None for k, s, c, _t in tokens["idx_token"] if k == 0 and c for d in discriminators(s, c)}
+        {
+            d: None
+            for k, s, c, _t in tokens["idx_token"]
+            if k == 0 and c
+            for d in discriminators(s, c)
+        }
     )
 
 
@@ -250,8 +255,13 @@ def quantity_other(qtys: list, key: int, value: Any) -> None:
 
 
 def reference_any(
-    refs: list, toks: list, key: int, ikey: int, value: Any,
-    comps: frozenset[str] = frozenset(), compartment: list | None = None,
+    refs: list,
+    toks: list,
+    key: int,
+    ikey: int,
+    value: Any,
+    comps: frozenset[str] = frozenset(),
+    compartment: list | None = None,
 ) -> None:
     """reference_rows (`ikey` = values.identifier_key(key)), and the compartments its row
     places the resource in (index.extract's scan of the rows a parameter added)."""
