@@ -33,29 +33,51 @@ def _pid(rng: random.Random, n: int) -> int:
 
 SHAPES: dict[str, Shape] = {
     "token (identifier)": lambda r, n: (
-        "Patient", [("identifier", f"urn:oid:1.2.250.1.999.1|P{_pid(r, n):08d}")]),
+        "Patient",
+        [("identifier", f"urn:oid:1.2.250.1.999.1|P{_pid(r, n):08d}")],
+    ),
     "token (code, 1/8 of Observations)": lambda r, n: (
-        "Observation", [("code", f"http://loinc.org|{r.choice(LOINC)[0]}")]),
+        "Observation",
+        [("code", f"http://loinc.org|{r.choice(LOINC)[0]}")],
+    ),
     "string prefix (family)": lambda r, n: (
-        "Patient", [("family", r.choice(["mart", "dub", "lef", "de la", "hel", "gir"]))]),
+        "Patient",
+        [("family", r.choice(["mart", "dub", "lef", "de la", "hel", "gir"]))],
+    ),
     "date range (one week)": lambda r, n: (
-        "Observation", [("date", f"ge2022-03-{r.randrange(1, 20):02d}"), ("date", "lt2022-03-28")]),
-    "reference (subject)": lambda r, n: (
-        "Observation", [("subject", f"Patient/pat{_pid(r, n)}")]),
+        "Observation",
+        [("date", f"ge2022-03-{r.randrange(1, 20):02d}"), ("date", "lt2022-03-28")],
+    ),
+    "reference (subject)": lambda r, n: ("Observation", [("subject", f"Patient/pat{_pid(r, n)}")]),
     "chain, two levels": lambda r, n: (
         "Observation",
-        [("encounter.subject:Patient.identifier", f"urn:oid:1.2.250.1.999.1|P{_pid(r, n):08d}")]),
+        [("encounter.subject:Patient.identifier", f"urn:oid:1.2.250.1.999.1|P{_pid(r, n):08d}")],
+    ),
     "_has (rare code)": lambda r, n: (
-        "Patient", [("_has:Observation:subject:code", RARE_CODE[0]), ("gender", "female")]),
+        "Patient",
+        [("_has:Observation:subject:code", RARE_CODE[0]), ("gender", "female")],
+    ),
     "_include": lambda r, n: (
-        "Observation", [("subject", f"Patient/pat{_pid(r, n)}"), ("_include", "Observation:subject"),
-                        ("_include", "Observation:encounter")]),
+        "Observation",
+        [
+            ("subject", f"Patient/pat{_pid(r, n)}"),
+            ("_include", "Observation:subject"),
+            ("_include", "Observation:encounter"),
+        ],
+    ),
     "_revinclude": lambda r, n: (
-        "Patient", [("_id", f"pat{_pid(r, n)}"), ("_revinclude", "Observation:subject"),
-                    ("_revinclude", "Encounter:subject")]),
+        "Patient",
+        [
+            ("_id", f"pat{_pid(r, n)}"),
+            ("_revinclude", "Observation:subject"),
+            ("_revinclude", "Encounter:subject"),
+        ],
+    ),
     "sorted, page 1": lambda r, n: ("Observation", [("_sort", "-date"), ("_count", "20")]),
     "sorted + filter, page 1": lambda r, n: (
-        "Observation", [("code", "http://loinc.org|8867-4"), ("_sort", "-date"), ("_count", "20")]),
+        "Observation",
+        [("code", "http://loinc.org|8867-4"), ("_sort", "-date"), ("_count", "20")],
+    ),
     "sorted by family, page 1": lambda r, n: ("Patient", [("_sort", "family"), ("_count", "20")]),
 }
 DEEP = {  # page 50 of the sorted shapes
@@ -124,15 +146,17 @@ def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
-def measure(repo: Repository, patients: int, repeat: int = REPEAT) -> dict[str, tuple[float, float]]:
+def measure(
+    repo: Repository, patients: int, repeat: int = REPEAT
+) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     for name, shape in SHAPES.items():
         rng = random.Random(name)
-        out[name] = _time(lambda: _search(repo, *shape(rng, patients)), repeat)
+        out[name] = _time(lambda shape=shape, rng=rng: _search(repo, *shape(rng, patients)), repeat)
     for name, first in DEEP.items():
         rtype, params = SHAPES[first](random.Random(0), patients)
         deep = _deep_cursor(repo, rtype, params, 50)
-        out[name] = _time(lambda: _search(repo, rtype, deep), repeat)
+        out[name] = _time(lambda rtype=rtype, deep=deep: _search(repo, rtype, deep), repeat)
     return out
 
 
@@ -181,10 +205,14 @@ def run_benchmark(
     if "postgres" in backends:
         from bench import pgserver
 
-        pg_url, stop = pgserver.start(extra_conf={
-            "shared_buffers": "1GB", "synchronous_commit": "off", "max_wal_size": "4GB",
-            "jit": "off",  # JIT compilation costs ~30 ms on plans above jit_above_cost
-        })
+        pg_url, stop = pgserver.start(
+            extra_conf={
+                "shared_buffers": "1GB",
+                "synchronous_commit": "off",
+                "max_wal_size": "4GB",
+                "jit": "off",  # JIT compilation costs ~30 ms on plans above jit_above_cost
+            }
+        )
     try:
         for backend in backends:
             for size in sizes:
@@ -193,8 +221,14 @@ def run_benchmark(
                     rate = load(repo, size)
                     patients = max(1, (size - 250) // 10)
                     timings = measure(repo, patients, repeat)
-                    results.append({"backend": backend, "size": size, "load_per_s": round(rate),
-                                    "timings": {k: [round(v, 2) for v in t] for k, t in timings.items()}})
+                    results.append(
+                        {
+                            "backend": backend,
+                            "size": size,
+                            "load_per_s": round(rate),
+                            "timings": {k: [round(v, 2) for v in t] for k, t in timings.items()},
+                        }
+                    )
                     if size == max(sizes):
                         all_plans[backend] = plans(repo, patients)
                     print(f"{backend} {size}: loaded at {rate:.0f}/s", flush=True)
@@ -214,5 +248,7 @@ def markdown(report: dict[str, Any]) -> str:
     for shape in shapes:
         cells = [f"{r['timings'][shape][0]:.1f} / {r['timings'][shape][1]:.1f}" for r in rows]
         lines.append(f"| {shape} | " + " | ".join(cells) + " |")
-    lines.append("| load (resources/s) | " + " | ".join(f"{r['load_per_s']:,}" for r in rows) + " |")
+    lines.append(
+        "| load (resources/s) | " + " | ".join(f"{r['load_per_s']:,}" for r in rows) + " |"
+    )
     return "\n".join(lines)

@@ -9,9 +9,13 @@ import typer
 
 from hygie.config import DEFAULT_DB, Config
 
-app = typer.Typer(help="Hygie: France's digital-health services on HL7 FHIR R4.", no_args_is_help=True)
+app = typer.Typer(
+    help="Hygie: France's digital-health services on HL7 FHIR R4.", no_args_is_help=True
+)
 
-DbOption = typer.Option(DEFAULT_DB, "--db", help="Database URL: sqlite:///path.db or postgresql://…")
+DbOption = typer.Option(
+    DEFAULT_DB, "--db", help="Database URL: sqlite:///path.db or postgresql://…"
+)
 
 
 @app.command()
@@ -34,14 +38,21 @@ def serve(
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run("hygie.rest.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run(
+            "hygie.rest.asgi:app", host=host, port=port, workers=workers, log_level="warning"
+        )
         return
     from granian import Granian
     from granian.constants import Interfaces
 
     Granian(
-        "hygie.rest.asgi:app", address=host, port=port, interface=Interfaces.ASGI, workers=workers,
-        log_level="warning", backlog=2048,
+        "hygie.rest.asgi:app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_level="warning",
+        backlog=2048,
     ).serve()
 
 
@@ -102,7 +113,9 @@ def reindex(
     repo = open_repository(db)
     try:
         with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
             TimeRemainingColumn(),
         ) as bar:
             tasks: dict[int, object] = {}

@@ -41,8 +41,10 @@ def found(repo, query):
 
 def status(repo):
     body = repo.reindex_status(Context.system())
-    return [{p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in j["part"]}
-            for j in body["parameter"]]
+    return [
+        {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in j["part"]}
+        for j in body["parameter"]
+    ]
 
 
 def test_custom_parameter_lifecycle(repo):

@@ -8,7 +8,6 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +17,17 @@ from .conftest import insert
 
 BASE = "http://test/fhir"
 GENDER = "http://hl7.org/fhir/administrative-gender"
-FAMILIES = ["Dupont", "Dupond", "De La Fontaine", "Hélène", "HELENE", "Müller", "Le Gall",
-            "Lefèvre", "lefevre"]
+FAMILIES = [
+    "Dupont",
+    "Dupond",
+    "De La Fontaine",
+    "Hélène",
+    "HELENE",
+    "Müller",
+    "Le Gall",
+    "Lefèvre",
+    "lefevre",
+]
 GIVENS = ["Jean", "Jeanne", "Élodie", "Eloise", "Zoé", "Zoe"]
 SYSTEMS = ["http://loinc.org", "http://snomed.info/sct"]
 CODES = ["a", "b", "ab"]
@@ -32,7 +40,10 @@ N_PATIENTS = 4
 # -- random resources ------------------------------------------------------------------------
 dates = st.builds(
     lambda y, m, d, p: [f"{y}", f"{y}-{m:02d}", f"{y}-{m:02d}-{d:02d}"][p],
-    st.integers(1978, 1982), st.integers(1, 12), st.integers(1, 28), st.integers(0, 2),
+    st.integers(1978, 1982),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(0, 2),
 )
 names = st.lists(
     st.fixed_dictionaries(
@@ -42,7 +53,9 @@ names = st.lists(
     max_size=2,
 )
 identifiers = st.lists(
-    st.fixed_dictionaries({"system": st.sampled_from(ID_SYSTEMS), "value": st.sampled_from(ID_VALUES)}),
+    st.fixed_dictionaries(
+        {"system": st.sampled_from(ID_SYSTEMS), "value": st.sampled_from(ID_VALUES)}
+    ),
     max_size=2,
 )
 
@@ -50,9 +63,12 @@ identifiers = st.lists(
 @st.composite
 def patient(draw, i):
     p = {"resourceType": "Patient", "id": f"p{i}"}
-    for key, strategy in (("name", names), ("identifier", identifiers),
-                          ("gender", st.sampled_from(["male", "female", "other"])),
-                          ("birthDate", dates)):
+    for key, strategy in (
+        ("name", names),
+        ("identifier", identifiers),
+        ("gender", st.sampled_from(["male", "female", "other"])),
+        ("birthDate", dates),
+    ):
         if draw(st.booleans()):
             value = draw(strategy)
             if value:
@@ -62,16 +78,30 @@ def patient(draw, i):
 
 @st.composite
 def observation(draw, i):
-    o = {"resourceType": "Observation", "id": f"o{i}",
-         "status": draw(st.sampled_from(["final", "amended"])),
-         "code": {"coding": draw(st.lists(
-             st.fixed_dictionaries({"system": st.sampled_from(SYSTEMS), "code": st.sampled_from(CODES)}),
-             min_size=1, max_size=2))}}
+    o = {
+        "resourceType": "Observation",
+        "id": f"o{i}",
+        "status": draw(st.sampled_from(["final", "amended"])),
+        "code": {
+            "coding": draw(
+                st.lists(
+                    st.fixed_dictionaries(
+                        {"system": st.sampled_from(SYSTEMS), "code": st.sampled_from(CODES)}
+                    ),
+                    min_size=1,
+                    max_size=2,
+                )
+            )
+        },
+    }
     if draw(st.booleans()):
         o["subject"] = {"reference": f"Patient/p{draw(st.integers(0, N_PATIENTS))}"}
     if draw(st.booleans()):
-        o["valueQuantity"] = {"value": float(draw(st.sampled_from(AMOUNTS))),
-                              "system": "http://unitsofmeasure.org", "code": draw(st.sampled_from(UNITS))}
+        o["valueQuantity"] = {
+            "value": float(draw(st.sampled_from(AMOUNTS))),
+            "system": "http://unitsofmeasure.org",
+            "code": draw(st.sampled_from(UNITS)),
+        }
     if draw(st.booleans()):
         o["effectiveDateTime"] = draw(dates)
     return o
@@ -86,12 +116,27 @@ def _string_value(draw):
 
 @st.composite
 def patient_query(draw):
-    kind = draw(st.sampled_from(["family", "given", "name", "gender", "identifier", "birthdate",
-                                 "_has", "_id", "missing"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "family",
+                "given",
+                "name",
+                "gender",
+                "identifier",
+                "birthdate",
+                "_has",
+                "_id",
+                "missing",
+            ]
+        )
+    )
     if kind in ("family", "given", "name"):
         mod = draw(st.sampled_from(["", ":exact", ":contains"]))
-        values = [_string_value(draw) if mod != ":exact" else draw(st.sampled_from(FAMILIES + GIVENS))
-                  for _ in range(draw(st.integers(1, 2)))]
+        values = [
+            _string_value(draw) if mod != ":exact" else draw(st.sampled_from(FAMILIES + GIVENS))
+            for _ in range(draw(st.integers(1, 2)))
+        ]
         return (kind + mod, ",".join(values))
     if kind == "gender":
         mod = draw(st.sampled_from(["", ":not"]))
@@ -101,14 +146,22 @@ def patient_query(draw):
         s, v = draw(st.sampled_from(ID_SYSTEMS)), draw(st.sampled_from(ID_VALUES))
         return ("identifier", draw(st.sampled_from([v, f"{s}|{v}", f"|{v}", f"{s}|"])))
     if kind == "birthdate":
-        return ("birthdate", draw(st.sampled_from(["", "eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"]))
-                + draw(dates))
+        return (
+            "birthdate",
+            draw(st.sampled_from(["", "eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"]))
+            + draw(dates),
+        )
     if kind == "_has":
         return ("_has:Observation:subject:code", draw(st.sampled_from(CODES)))
     if kind == "_id":
-        return ("_id", ",".join(f"p{i}" for i in draw(st.sets(st.integers(0, N_PATIENTS), min_size=1))))
-    return (draw(st.sampled_from(["gender", "birthdate", "name"])) + ":missing",
-            draw(st.sampled_from(["true", "false"])))
+        return (
+            "_id",
+            ",".join(f"p{i}" for i in draw(st.sets(st.integers(0, N_PATIENTS), min_size=1))),
+        )
+    return (
+        draw(st.sampled_from(["gender", "birthdate", "name"])) + ":missing",
+        draw(st.sampled_from(["true", "false"])),
+    )
 
 
 @st.composite
@@ -136,7 +189,9 @@ def observation_query(draw):
 # -- the reference evaluator (search.html) ---------------------------------------------------
 def fold(text):
     decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())
+    return " ".join(
+        "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split()
+    )
 
 
 def date_span(text):
@@ -162,10 +217,14 @@ def date_match(target, raw):
     (lo, hi), (slo, shi) = date_span(target), date_span(text)
     contained = slo <= lo and hi <= shi
     return {
-        "eq": contained, "ne": not contained,
-        "gt": hi > shi, "lt": lo < slo,
-        "ge": hi > shi or contained, "le": lo < slo or contained,
-        "sa": lo >= shi, "eb": hi <= slo,
+        "eq": contained,
+        "ne": not contained,
+        "gt": hi > shi,
+        "lt": lo < slo,
+        "ge": hi > shi or contained,
+        "le": lo < slo or contained,
+        "sa": lo >= shi,
+        "eb": hi <= slo,
     }[prefix]
 
 
@@ -175,8 +234,9 @@ def number_match(value, raw):
     half = Decimal(5).scaleb(d.as_tuple().exponent - 1)
     v = Decimal(str(value))
     inside = d - half <= v < d + half
-    return {"eq": inside, "ne": not inside, "lt": v < d, "gt": v > d, "le": v <= d,
-            "ge": v >= d}[prefix]
+    return {"eq": inside, "ne": not inside, "lt": v < d, "gt": v > d, "le": v <= d, "ge": v >= d}[
+        prefix
+    ]
 
 
 def name_parts(res, which):
@@ -224,15 +284,24 @@ def reference_match(res, raw):
 def matches(res, name, raw, world):
     head, _, modifier = name.partition(":")
     if name.startswith("_has:"):
-        return any(o.get("subject", {}).get("reference") == f"Patient/{res['id']}"
-                   and token_match(tokens(o, "code"), raw) for o in world["Observation"])
+        return any(
+            o.get("subject", {}).get("reference") == f"Patient/{res['id']}"
+            and token_match(tokens(o, "code"), raw)
+            for o in world["Observation"]
+        )
     if name == "subject:Patient.family":
-        targets = {f"Patient/{p['id']}" for p in world["Patient"]
-                   if string_match(name_parts(p, "family"), "", raw)}
+        targets = {
+            f"Patient/{p['id']}"
+            for p in world["Patient"]
+            if string_match(name_parts(p, "family"), "", raw)
+        }
         return res.get("subject", {}).get("reference") in targets
     if modifier == "missing":
-        present = {"gender": "gender" in res, "birthdate": "birthDate" in res,
-                   "name": bool(name_parts(res, "name"))}[head]
+        present = {
+            "gender": "gender" in res,
+            "birthdate": "birthDate" in res,
+            "name": bool(name_parts(res, "name")),
+        }[head]
         return present != (raw == "true")
     values = raw.split(",")
     if head == "_id":
@@ -263,15 +332,22 @@ def matches(res, name, raw, world):
 def world(draw):
     patients = [draw(patient(i)) for i in range(draw(st.integers(1, N_PATIENTS + 1)))]
     observations = [draw(observation(i)) for i in range(draw(st.integers(0, 6)))]
-    queries = [("Patient", draw(st.lists(patient_query(), min_size=1, max_size=2)))
-               for _ in range(3)]
-    queries += [("Observation", draw(st.lists(observation_query(), min_size=1, max_size=2)))
-                for _ in range(3)]
+    queries = [
+        ("Patient", draw(st.lists(patient_query(), min_size=1, max_size=2))) for _ in range(3)
+    ]
+    queries += [
+        ("Observation", draw(st.lists(observation_query(), min_size=1, max_size=2)))
+        for _ in range(3)
+    ]
     return {"Patient": patients, "Observation": observations}, queries
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=world())
 def test_engine_agrees_with_the_reference(cursor, case):
     data, queries = case
@@ -282,6 +358,7 @@ def test_engine_agrees_with_the_reference(cursor, case):
     for rtype, params in queries:
         bundle = execute(cursor, rtype, [*params, ("_count", "100")], base=BASE)
         got = sorted(e["resource"]["id"] for e in bundle.get("entry", []))
-        expected = sorted(r["id"] for r in data[rtype]
-                          if all(matches(r, name, raw, data) for name, raw in params))
+        expected = sorted(
+            r["id"] for r in data[rtype] if all(matches(r, name, raw, data) for name, raw in params)
+        )
         assert got == expected, (rtype, params)

@@ -17,7 +17,9 @@ version INTEGER, last_updated BIGINT, deleted INTEGER, hash BLOB, content TEXT, 
 PG_CORE = """CREATE TABLE IF NOT EXISTS resources (rid BIGSERIAL PRIMARY KEY, rtype TEXT NOT NULL,
 id TEXT NOT NULL, version INTEGER, last_updated BIGINT, deleted SMALLINT, hash BYTEA, content TEXT,
 UNIQUE (rtype, id))"""
-TYPE_UPDATED = "CREATE INDEX IF NOT EXISTS resources_type_updated ON resources (rtype, last_updated)"
+TYPE_UPDATED = (
+    "CREATE INDEX IF NOT EXISTS resources_type_updated ON resources (rtype, last_updated)"
+)
 
 SHAPES = [
     ("Patient", "name=hel", "idx_string_v"),
@@ -110,9 +112,15 @@ def _seed(conn, n=20_000):
         " '{}' FROM generate_series(1, %s::int) g",
         (half, n),
     )
-    keys = {code: param_key(t, code) for t, code in
-            [("Patient", "family"), ("Observation", "date"), ("Patient", "gender"),
-             ("Patient", "name")]}
+    keys = {
+        code: param_key(t, code)
+        for t, code in [
+            ("Patient", "family"),
+            ("Observation", "date"),
+            ("Patient", "gender"),
+            ("Patient", "name"),
+        ]
+    }
     conn.execute(
         "INSERT INTO idx_string (rid, param, value_norm, value) SELECT g, k, md5(g::text),"
         " md5(g::text) FROM generate_series(1, %s::int) g, unnest(ARRAY[%s, %s]) k",
@@ -171,4 +179,6 @@ def test_sorted_pages_are_driven_on_postgres(pg, rtype, query, index):
     assert "Seq Scan" not in plan, plan
     assert index in plan, plan
     # no sort of the whole result: an incremental sort of ties at most
-    assert not [ln for ln in plan.split("\n") if ln.strip().lstrip("-> ").startswith("Sort  ")], plan
+    assert not [ln for ln in plan.split("\n") if ln.strip().lstrip("-> ").startswith("Sort  ")], (
+        plan
+    )

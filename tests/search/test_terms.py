@@ -60,14 +60,18 @@ def data(load):
             "id": "s1",
             "status": "final",
             "code": {"coding": [{"system": LOINC, "code": "72166-2"}]},
-            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "8517006"}]},
+            "valueCodeableConcept": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "8517006"}]
+            },
         },
         {
             "resourceType": "Condition",
             "id": "c1",
             "subject": {"reference": "Patient/p1"},
-            "onsetRange": {"low": {"value": 10, "unit": "a", "system": UCUM, "code": "a"},
-                           "high": {"value": 20, "unit": "a", "system": UCUM, "code": "a"}},
+            "onsetRange": {
+                "low": {"value": 10, "unit": "a", "system": UCUM, "code": "a"},
+                "high": {"value": 20, "unit": "a", "system": UCUM, "code": "a"},
+            },
         },
         {
             "resourceType": "Condition",
@@ -75,12 +79,31 @@ def data(load):
             "subject": {"reference": "Patient/p1"},
             "onsetAge": {"value": 40, "unit": "a", "system": UCUM, "code": "a"},
         },
-        {"resourceType": "List", "id": "l1", "status": "current", "mode": "working",
-         "entry": [{"item": {"reference": "Observation/w1"}},
-                   {"item": {"reference": "Observation/bp2"}}]},
-        {"resourceType": "Location", "id": "nantes", "position": {"latitude": 47.218, "longitude": -1.553}},
-        {"resourceType": "Location", "id": "reze", "position": {"latitude": 47.183, "longitude": -1.55}},
-        {"resourceType": "Location", "id": "paris", "position": {"latitude": 48.857, "longitude": 2.352}},
+        {
+            "resourceType": "List",
+            "id": "l1",
+            "status": "current",
+            "mode": "working",
+            "entry": [
+                {"item": {"reference": "Observation/w1"}},
+                {"item": {"reference": "Observation/bp2"}},
+            ],
+        },
+        {
+            "resourceType": "Location",
+            "id": "nantes",
+            "position": {"latitude": 47.218, "longitude": -1.553},
+        },
+        {
+            "resourceType": "Location",
+            "id": "reze",
+            "position": {"latitude": 47.183, "longitude": -1.55},
+        },
+        {
+            "resourceType": "Location",
+            "id": "paris",
+            "position": {"latitude": 48.857, "longitude": 2.352},
+        },
         {"resourceType": "Patient", "id": "p1", "gender": "female"},
         {"resourceType": "Patient", "id": "p2", "gender": "other"},
         {
@@ -100,7 +123,7 @@ def data(load):
         ("component-code-value-quantity=8480-6$gt140", ["bp1"]),
         ("component-code-value-quantity=8462-4$gt140", ["bp2"]),
         ("component-code-value-quantity=8480-6$lt120,8462-4$gt90", ["bp1", "bp2"]),
-        (f"component-code-value-quantity=|8480-6$gt140", []),
+        ("component-code-value-quantity=|8480-6$gt140", []),
         (f"component-code-value-quantity=8480-6$150|{UCUM}|mm[Hg]", ["bp1"]),
         (f"code-value-quantity={LOINC}|29463-7$ge80", ["w2"]),
         ("combo-code-value-quantity=8480-6$gt140", ["bp1"]),
@@ -117,7 +140,11 @@ def test_composite(cursor, data, query, expected):
 @pytest.mark.parametrize(
     ("rtype", "query", "expected"),
     [
-        ("Observation", "status:in=http://hl7.org/fhir/ValueSet/observation-status", ["bp1", "bp2", "s1", "w1", "w2"]),
+        (
+            "Observation",
+            "status:in=http://hl7.org/fhir/ValueSet/observation-status",
+            ["bp1", "bp2", "s1", "w1", "w2"],
+        ),
         ("Observation", "code:in=http://hygie.test/ValueSet/weights", ["w1", "w2"]),
         ("Observation", "code:in=ValueSet/heavy", ["w1", "w2"]),
         ("Observation", "code:not-in=http://hygie.test/ValueSet/weights", ["bp1", "bp2", "s1"]),
@@ -136,16 +163,41 @@ def test_terminology(cursor, data, rtype, query, expected):
 def test_below_follows_the_code_system_hierarchy(cursor, load):
     # http://terminology.hl7.org/CodeSystem/v3-... are not vendored; use a stored CodeSystem
     load(
-        {"resourceType": "CodeSystem", "id": "cs", "url": "http://hygie.test/cs", "status": "active",
-         "content": "complete", "hierarchyMeaning": "is-a",
-         "concept": [{"code": "a", "concept": [{"code": "a1", "concept": [{"code": "a11"}]}]},
-                     {"code": "b"}]},
-        *[{"resourceType": "Observation", "id": c, "status": "final",
-           "code": {"coding": [{"system": "http://hygie.test/cs", "code": c}]}}
-          for c in ("a", "a1", "a11", "b")],
-        {"resourceType": "ValueSet", "id": "vs", "url": "http://hygie.test/vs", "status": "active",
-         "compose": {"include": [{"system": "http://hygie.test/cs",
-                                  "filter": [{"property": "concept", "op": "descendent-of", "value": "a"}]}]}},
+        {
+            "resourceType": "CodeSystem",
+            "id": "cs",
+            "url": "http://hygie.test/cs",
+            "status": "active",
+            "content": "complete",
+            "hierarchyMeaning": "is-a",
+            "concept": [
+                {"code": "a", "concept": [{"code": "a1", "concept": [{"code": "a11"}]}]},
+                {"code": "b"},
+            ],
+        },
+        *[
+            {
+                "resourceType": "Observation",
+                "id": c,
+                "status": "final",
+                "code": {"coding": [{"system": "http://hygie.test/cs", "code": c}]},
+            }
+            for c in ("a", "a1", "a11", "b")
+        ],
+        {
+            "resourceType": "ValueSet",
+            "id": "vs",
+            "url": "http://hygie.test/vs",
+            "status": "active",
+            "compose": {
+                "include": [
+                    {
+                        "system": "http://hygie.test/cs",
+                        "filter": [{"property": "concept", "op": "descendent-of", "value": "a"}],
+                    }
+                ]
+            },
+        },
     )
     assert ids(run(cursor, "Observation", "code:below=http://hygie.test/cs|a1")) == ["a1", "a11"]
     assert ids(run(cursor, "Observation", "code:above=http://hygie.test/cs|a1")) == ["a", "a1"]
@@ -235,8 +287,13 @@ def test_capabilities_list_composites_and_near():
 @pytest.mark.parametrize("with_open", [True, False])  # an open Period disables the bounds
 def test_date_ranges_bounded_by_the_longest_value(cursor, load, query, expected, with_open):
     def obs(oid, **when):
-        return {"resourceType": "Observation", "id": oid, "status": "final",
-                "code": {"text": "x"}, **when}
+        return {
+            "resourceType": "Observation",
+            "id": oid,
+            "status": "final",
+            "code": {"text": "x"},
+            **when,
+        }
 
     load(
         obs("jan15", effectiveDateTime="2024-01-15T10:00:00Z"),

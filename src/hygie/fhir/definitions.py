@@ -57,7 +57,11 @@ def resource_types() -> frozenset[str]:
 @cache
 def search_parameters() -> list[dict[str, Any]]:
     """The official SearchParameter resources."""
-    return [r for r in bundle_resources("search-parameters") if r.get("resourceType") == "SearchParameter"]
+    return [
+        r
+        for r in bundle_resources("search-parameters")
+        if r.get("resourceType") == "SearchParameter"
+    ]
 
 
 @cache

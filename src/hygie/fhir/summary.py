@@ -64,12 +64,17 @@ def summarize(resource: dict[str, Any], mode: str) -> dict[str, Any]:
         keep = summary | mandatory
         out = {k: v for k, v in resource.items() if k in _ALWAYS or _base_name(k, choices) in keep}
     elif mode == "text":
-        out = {k: v for k, v in resource.items()
-               if k in _ALWAYS or k == "text" or _base_name(k, choices) in mandatory}
+        out = {
+            k: v
+            for k, v in resource.items()
+            if k in _ALWAYS or k == "text" or _base_name(k, choices) in mandatory
+        }
     elif mode == "data":
         out = {k: v for k, v in resource.items() if k != "text"}
     else:
-        raise invalid(f"_summary must be one of {', '.join(SUMMARY_MODES)}, not '{mode}'", "_summary")
+        raise invalid(
+            f"_summary must be one of {', '.join(SUMMARY_MODES)}, not '{mode}'", "_summary"
+        )
     return _tag(out)
 
 
@@ -79,7 +84,8 @@ def select_elements(resource: dict[str, Any], names: list[str]) -> dict[str, Any
     _, mandatory, choices = _top_level(rtype)
     wanted = {n.split(".", 1)[-1] if n.startswith(rtype + ".") else n for n in names}
     out = {
-        k: v for k, v in resource.items()
+        k: v
+        for k, v in resource.items()
         if k in _ALWAYS or _base_name(k, choices) in wanted or _base_name(k, choices) in mandatory
     }
     return _tag(out)

@@ -61,8 +61,13 @@ class Router:
         if (op := self.operations.route(m, seg, ctx, req)) is not None:
             return op
         if n == 0:
-            return self._pick(m, {"GET": (lambda: api.search(ctx, req, None), False),
-                                  "POST": (lambda: api.bundle(ctx, req), False)})
+            return self._pick(
+                m,
+                {
+                    "GET": (lambda: api.search(ctx, req, None), False),
+                    "POST": (lambda: api.bundle(ctx, req), False),
+                },
+            )
         first = seg[0]
         if n == 1 and first == "metadata":
             return self._pick(m, {"GET": (lambda: api.metadata(ctx, req), QUICK)})
@@ -77,17 +82,25 @@ class Router:
             raise FhirError(404, f"Unknown resource type or path '{first}'", "not-supported")
         t = first
         if n == 1:
-            return self._pick(m, {
-                "GET": (lambda: api.search(ctx, req, t), False),
-                "POST": (lambda: api.create(ctx, req, t), False),
-                "PUT": (lambda: api.conditional_update(ctx, req, t), False),
-                "DELETE": (lambda: api.conditional_delete(ctx, req, t), False),
-                "PATCH": (lambda: api.patch(ctx, req, t, None), False),
-            })
+            return self._pick(
+                m,
+                {
+                    "GET": (lambda: api.search(ctx, req, t), False),
+                    "POST": (lambda: api.create(ctx, req, t), False),
+                    "PUT": (lambda: api.conditional_update(ctx, req, t), False),
+                    "DELETE": (lambda: api.conditional_delete(ctx, req, t), False),
+                    "PATCH": (lambda: api.patch(ctx, req, t, None), False),
+                },
+            )
         second = seg[1]
         if n == 2 and second == "_search":
-            return self._pick(m, {"POST": (lambda: api.search_post(ctx, req, t), False),
-                                  "GET": (lambda: api.search(ctx, req, t), False)})
+            return self._pick(
+                m,
+                {
+                    "POST": (lambda: api.search_post(ctx, req, t), False),
+                    "GET": (lambda: api.search(ctx, req, t), False),
+                },
+            )
         if n == 2 and second == "_history":
             return self._pick(m, {"GET": (lambda: api.history(ctx, req, t, None), False)})
         if n == 2 and second == "$validate":
@@ -96,12 +109,15 @@ class Router:
             raise FhirError(404, f"Unknown operation or path '{second}'", "not-supported")
         rid = second
         if n == 2:
-            return self._pick(m, {
-                "GET": (lambda: api.read(ctx, req, t, rid), QUICK),
-                "PUT": (lambda: api.update(ctx, req, t, rid), False),
-                "PATCH": (lambda: api.patch(ctx, req, t, rid), False),
-                "DELETE": (lambda: api.delete(ctx, req, t, rid), False),
-            })
+            return self._pick(
+                m,
+                {
+                    "GET": (lambda: api.read(ctx, req, t, rid), QUICK),
+                    "PUT": (lambda: api.update(ctx, req, t, rid), False),
+                    "PATCH": (lambda: api.patch(ctx, req, t, rid), False),
+                    "DELETE": (lambda: api.delete(ctx, req, t, rid), False),
+                },
+            )
         third = seg[2]
         if n == 3 and third == "_history":
             return self._pick(m, {"GET": (lambda: api.history(ctx, req, t, rid), False)})
@@ -109,8 +125,13 @@ class Router:
             vid = seg[3]
             return self._pick(m, {"GET": (lambda: api.vread(ctx, req, t, rid, vid), QUICK)})
         if n == 3 and third == "$validate":
-            return self._pick(m, {"POST": (lambda: api.validate(ctx, req, t, rid), False),
-                                  "GET": (lambda: api.validate(ctx, req, t, rid), False)})
+            return self._pick(
+                m,
+                {
+                    "POST": (lambda: api.validate(ctx, req, t, rid), False),
+                    "GET": (lambda: api.validate(ctx, req, t, rid), False),
+                },
+            )
         if n == 3 and (third in self.types or third == "*"):
             comp = (t, rid)
             target = None if third == "*" else third
@@ -122,8 +143,12 @@ class Router:
         if method in table:
             return table[method]
         allowed = ", ".join(sorted(set(table) | ({"HEAD"} if "GET" in table else set())))
-        raise FhirError(405, f"Method {method} is not allowed here; allowed: {allowed}",
-                        "not-supported", headers={"Allow": allowed})
+        raise FhirError(
+            405,
+            f"Method {method} is not allowed here; allowed: {allowed}",
+            "not-supported",
+            headers={"Allow": allowed},
+        )
 
 
 class FhirApp:
@@ -193,7 +218,9 @@ class FhirApp:
 
     @staticmethod
     async def _send(send: Any, scope: dict[str, Any], resp: Response) -> None:
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()]
+        headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
+        ]
         if resp.content_type and (resp.body or resp.status >= 400):
             headers.append((b"content-type", _content_type(resp.content_type)))
         body = b"" if scope.get("method") == "HEAD" or resp.status in (204, 304) else resp.body
@@ -224,10 +251,13 @@ def pretty_requested(req: Request) -> bool:
 
 def _not_here(path: str) -> Response:
     if path in ("", "/"):
-        body = orjson.dumps({"name": "Hygie", "fhir": FHIR_MOUNT, "metadata": f"{FHIR_MOUNT}/metadata"})
+        body = orjson.dumps(
+            {"name": "Hygie", "fhir": FHIR_MOUNT, "metadata": f"{FHIR_MOUNT}/metadata"}
+        )
         return Response(200, body, {}, "application/json")
-    return outcome_response(FhirError(404, f"Nothing at '{path}'; the FHIR API is at {FHIR_MOUNT}",
-                                      "not-found"))
+    return outcome_response(
+        FhirError(404, f"Nothing at '{path}'; the FHIR API is at {FHIR_MOUNT}", "not-found")
+    )
 
 
 def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:

@@ -13,7 +13,14 @@ from hygie import __version__, search
 from hygie.fhir import definitions
 
 TYPE_INTERACTIONS = (
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
     "search-type",
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system", "search-system")
@@ -34,7 +41,10 @@ def _resource_entry(rtype: str, params: list[dict[str, Any]]) -> dict[str, Any]:
         "referencePolicy": ["literal", "logical"],
         "searchParam": params,
         "operation": [
-            {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+            {
+                "name": "validate",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            }
         ],
     }
     return entry

@@ -46,8 +46,13 @@ def _traits(p: OpParams) -> Traits:
     given = p.text("given")
     firsts = tuple(normalize(g) for g in given.split()) if given else ()
     family = p.text("family")
-    return Traits(normalize(family) if family else None, firsts, p.text("birthdate"),
-                  p.text("gender"), p.text("birthplace"))
+    return Traits(
+        normalize(family) if family else None,
+        firsts,
+        p.text("birthdate"),
+        p.text("gender"),
+        p.text("birthplace"),
+    )
 
 
 def _patient_ref(p: OpParams, name: str) -> str:
@@ -68,13 +73,23 @@ class IdentityOperations:
         if patient is None:
             pdqm = {k: [str(v) for v in p.all(k)] for k in matching.PDQM_PARAMETERS if p.all(k)}
             if not pdqm:
-                raise FhirError(400, "$match needs a Patient in parameter 'resource' (or PDQm"
-                                " parameters family, given, birthdate, gender, identifier)", "required")
+                raise FhirError(
+                    400,
+                    "$match needs a Patient in parameter 'resource' (or PDQm"
+                    " parameters family, given, birthdate, gender, identifier)",
+                    "required",
+                )
             patient = matching.patient_from_pdqm(pdqm)
         if patient.get("resourceType") != "Patient":
             raise FhirError(400, "parameter 'resource' must be a Patient", "invalid")
-        bundle = matching.match(self.repo, ctx, patient, base=req.base, count=p.integer("count"),
-                                only_certain=p.flag("onlyCertainMatches"))
+        bundle = matching.match(
+            self.repo,
+            ctx,
+            patient,
+            base=req.base,
+            count=p.integer("count"),
+            only_certain=p.flag("onlyCertainMatches"),
+        )
         return json_response(bundle)
 
     def ins_lookup(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
@@ -84,16 +99,23 @@ class IdentityOperations:
         answer = lookup.query(self.connector(), patient, traits, _card(p))
         return json_response(lookup.answer_parameters(answer))
 
-    def identity_status(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
+    def identity_status(
+        self, ctx: Context, req: Request, _t: str | None, rid: str | None
+    ) -> Response:
         p = OpParams(req)
         target = p.text("status")
         if not target:
-            raise FhirError(400, "parameter 'status' (PROV, RECUP, VALI or QUAL) is required",
-                            "required")
+            raise FhirError(
+                400, "parameter 'status' (PROV, RECUP, VALI or QUAL) is required", "required"
+            )
         request = StatusRequest(
-            target=target, reason=p.text("reason"), document=p.text("document"),
-            special_case=p.text("case"), add=frozenset(map(str, p.all("addAttribute"))),
-            remove=frozenset(map(str, p.all("removeAttribute"))), card=_card(p),
+            target=target,
+            reason=p.text("reason"),
+            document=p.text("document"),
+            special_case=p.text("case"),
+            add=frozenset(map(str, p.all("addAttribute"))),
+            remove=frozenset(map(str, p.all("removeAttribute"))),
+            card=_card(p),
             if_match=etag_version(req.header("if-match")),
         )
         body = change_status(self.repo, ctx, self.connector(), rid or "", request, base=req.base)
@@ -101,8 +123,14 @@ class IdentityOperations:
 
     def ihe_pix(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
         p = OpParams(req)
-        body = pix.cross_references(self.repo, ctx, base=req.base, source=p.text("sourceIdentifier"),
-                                    pid=rid, targets=[str(v) for v in p.all("targetSystem")])
+        body = pix.cross_references(
+            self.repo,
+            ctx,
+            base=req.base,
+            source=p.text("sourceIdentifier"),
+            pid=rid,
+            targets=[str(v) for v in p.all("targetSystem")],
+        )
         return json_response(body)
 
     def duplicates(self, ctx: Context, req: Request, _t: str | None, _r: str | None) -> Response:
@@ -115,25 +143,41 @@ class IdentityOperations:
                 raise FhirError(400, "threshold must be a decimal", "invalid") from None
         low, high = p.integer("fromYear"), p.integer("toYear")
         years = (low, high) if low is not None and high is not None else None
-        r = duplicates.report(self.repo, ctx, base=req.base, threshold=threshold, years=years,
-                              limit=p.integer("_count") or 1000)
+        r = duplicates.report(
+            self.repo,
+            ctx,
+            base=req.base,
+            threshold=threshold,
+            years=years,
+            limit=p.integer("_count") or 1000,
+        )
         return json_response(duplicates.report_parameters(r))
 
     def merge(self, ctx: Context, req: Request, _t: str | None, _r: str | None) -> Response:
         p = OpParams(req)
-        body = merge.merge(self.repo, ctx, _patient_ref(p, "source-patient"),
-                           _patient_ref(p, "target-patient"), p.text("reason"), base=req.base)
+        body = merge.merge(
+            self.repo,
+            ctx,
+            _patient_ref(p, "source-patient"),
+            _patient_ref(p, "target-patient"),
+            p.text("reason"),
+            base=req.base,
+        )
         return json_response(body)
 
     def unmerge(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
         p = OpParams(req)
-        return json_response(merge.unmerge(self.repo, ctx, rid or "", p.text("reason"), base=req.base))
+        return json_response(
+            merge.unmerge(self.repo, ctx, rid or "", p.text("reason"), base=req.base)
+        )
 
 
 def install_identity(app: FhirApp, connector: InsiConnector | None = None) -> IdentityOperations:
     """Register the identity write rules on the app's repository and its operations."""
     identity.install(app.repo)
-    ops = IdentityOperations(app.repo, (lambda: connector) if connector else identity.default_register)
+    ops = IdentityOperations(
+        app.repo, (lambda: connector) if connector else identity.default_register
+    )
     reg = app.router.operations
     reg.register("Patient", "$match", TYPE, ops.match)
     reg.register("Patient", "$ins-lookup", TYPE, ops.ins_lookup)

@@ -15,13 +15,22 @@ from hygie.fhir.outcome import FhirError, info_outcome, invalid, operation_outco
 from hygie.fhir.summary import SUMMARY_MODES, parse_elements, select_elements, summarize
 from hygie.fhir.validation import validate
 from hygie.rest import negotiation
-from hygie.search.normalize import date_range
 from hygie.rest.http import Request, Response, json_body
+from hygie.search.normalize import date_range
 from hygie.store import Context, HistoryQuery, Repository, Stored, WriteResult
 from hygie.store.bundle import BundleProcessor
 from hygie.store.records import format_instant
 
-_HISTORY_PARAMS = {"_since", "_at", "_count", "_cursor", "_format", "_pretty", "_summary", "_elements"}
+_HISTORY_PARAMS = {
+    "_since",
+    "_at",
+    "_count",
+    "_cursor",
+    "_format",
+    "_pretty",
+    "_summary",
+    "_elements",
+}
 _READ_PARAMS = {"_format", "_pretty", "_summary", "_elements"}
 DEFAULT_HISTORY_COUNT = 50
 MAX_COUNT = 1000
@@ -137,27 +146,42 @@ class Interactions:
         negotiation.request_format(req)
         body = json_body(req)
         if isinstance(body, dict) and body.get("resourceType") not in (None, rtype):
-            raise invalid(f"resourceType '{body.get('resourceType')}' does not match the URL type"
-                          f" '{rtype}'", "resourceType")
+            raise invalid(
+                f"resourceType '{body.get('resourceType')}' does not match the URL type '{rtype}'",
+                "resourceType",
+            )
         r = self.repo.create(ctx, body, rtype=rtype, if_none_exist=req.header("if-none-exist"))
         return write_response(req, r)
 
     def conditional_update(self, ctx: Context, req: Request, rtype: str) -> Response:
         negotiation.request_format(req)
         body = json_body(req)
-        r = self.repo.conditional_update(ctx, rtype, req.raw_query, body,
-                                         if_match=etag_version(req.header("if-match")))
+        r = self.repo.conditional_update(
+            ctx, rtype, req.raw_query, body, if_match=etag_version(req.header("if-match"))
+        )
         return write_response(req, r)
 
     def conditional_delete(self, ctx: Context, req: Request, rtype: str) -> Response:
-        return write_response(req, self.repo.conditional_delete(ctx, rtype, req.raw_query),
-                              location=False)
+        return write_response(
+            req, self.repo.conditional_delete(ctx, rtype, req.raw_query), location=False
+        )
 
-    def search(self, ctx: Context, req: Request, rtype: str | None,
-               compartment: tuple[str, str] | None = None,
-               params: list[tuple[str, str]] | None = None) -> Response:
-        bundle = self.repo.search(ctx, rtype, req.query if params is None else params,
-                                  base=req.base, strict=not lenient(req), compartment=compartment)
+    def search(
+        self,
+        ctx: Context,
+        req: Request,
+        rtype: str | None,
+        compartment: tuple[str, str] | None = None,
+        params: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        bundle = self.repo.search(
+            ctx,
+            rtype,
+            req.query if params is None else params,
+            base=req.base,
+            strict=not lenient(req),
+            compartment=compartment,
+        )
         return Response(200, orjson.dumps(bundle))
 
     def search_post(self, ctx: Context, req: Request, rtype: str | None) -> Response:
@@ -166,8 +190,9 @@ class Interactions:
 
         ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
         if req.body and ctype != "application/x-www-form-urlencoded":
-            raise FhirError(415, "POST _search takes application/x-www-form-urlencoded",
-                            "not-supported")
+            raise FhirError(
+                415, "POST _search takes application/x-www-form-urlencoded", "not-supported"
+            )
         form = parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True)
         return self.search(ctx, req, rtype, params=[*req.query, *form])
 
@@ -227,8 +252,9 @@ class Interactions:
     def bundle(self, ctx: Context, req: Request) -> Response:
         negotiation.request_format(req)
         body = json_body(req)
-        result = self.bundles.process(ctx, body, base=req.base,
-                                      prefer_minimal=prefer(req, "return") == "minimal")
+        result = self.bundles.process(
+            ctx, body, base=req.base, prefer_minimal=prefer(req, "return") == "minimal"
+        )
         return Response(200, orjson.dumps(result))
 
 

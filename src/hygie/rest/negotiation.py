@@ -10,9 +10,23 @@ from hygie.fhir.outcome import FhirError
 from hygie.rest.http import Request
 
 _JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
-_XML_FORMATS = {"xml", "text/xml", "application/xml", "application/fhir+xml", "application/xml+fhir"}
-_ACCEPTABLE = ("application/fhir+json", "application/json", "application/json+fhir", "*/*",
-               "application/*", "text/*", "text/plain", "text/html")
+_XML_FORMATS = {
+    "xml",
+    "text/xml",
+    "application/xml",
+    "application/fhir+xml",
+    "application/xml+fhir",
+}
+_ACCEPTABLE = (
+    "application/fhir+json",
+    "application/json",
+    "application/json+fhir",
+    "*/*",
+    "application/*",
+    "text/*",
+    "text/plain",
+    "text/html",
+)
 PATCH_JSON = "application/json-patch+json"
 
 
@@ -27,16 +41,22 @@ def response_format(req: Request) -> None:
         media = _media(fmt.replace(" ", "+"))
         if media in _JSON_FORMATS:
             return
-        raise FhirError(406, f"_format '{fmt}' is not supported; this server speaks application/fhir+json",
-                        "not-supported")
+        raise FhirError(
+            406,
+            f"_format '{fmt}' is not supported; this server speaks application/fhir+json",
+            "not-supported",
+        )
     accept = req.header("accept")
     if not accept:
         return
     ranges = [_media(part) for part in accept.split(",") if part.strip()]
     if any(r in _ACCEPTABLE or r.endswith("+json") for r in ranges):
         return
-    raise FhirError(406, f"Cannot produce any of '{accept}'; this server speaks application/fhir+json",
-                    "not-supported")
+    raise FhirError(
+        406,
+        f"Cannot produce any of '{accept}'; this server speaks application/fhir+json",
+        "not-supported",
+    )
 
 
 def request_format(req: Request, *, patch: bool = False) -> None:
@@ -50,12 +70,15 @@ def request_format(req: Request, *, patch: bool = False) -> None:
     if patch:
         if media in (PATCH_JSON,):
             return
-        raise FhirError(415, f"PATCH supports Content-Type {PATCH_JSON}, not '{ctype}'",
-                        "not-supported")
+        raise FhirError(
+            415, f"PATCH supports Content-Type {PATCH_JSON}, not '{ctype}'", "not-supported"
+        )
     if media in _JSON_FORMATS:
         return
     if media in _XML_FORMATS:
-        raise FhirError(415, "XML is not supported yet; send application/fhir+json", "not-supported")
+        raise FhirError(
+            415, "XML is not supported yet; send application/fhir+json", "not-supported"
+        )
     raise FhirError(415, f"Unsupported Content-Type '{ctype}'", "not-supported")
 
 

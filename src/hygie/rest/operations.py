@@ -33,7 +33,11 @@ class OperationRegistry:
         self._ops: dict[tuple[str | None, str, str], Operation] = {}
 
     def register(
-        self, rtype: str | None, name: str, level: str, handler: Handler,
+        self,
+        rtype: str | None,
+        name: str,
+        level: str,
+        handler: Handler,
         methods: tuple[str, ...] = ("GET", "POST"),
     ) -> None:
         if not name.startswith("$"):
@@ -58,8 +62,9 @@ class OperationRegistry:
             return None
         if method not in op.methods:
             allowed = ", ".join(sorted(op.methods))
-            raise FhirError(405, f"{seg[-1]} answers {allowed}", "not-supported",
-                            headers={"Allow": allowed})
+            raise FhirError(
+                405, f"{seg[-1]} answers {allowed}", "not-supported", headers={"Allow": allowed}
+            )
         return (lambda: op.handler(ctx, req, rtype, rid)), False
 
 

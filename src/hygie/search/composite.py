@@ -92,7 +92,9 @@ def converter(second_type: str) -> Converter:
         tokens: Rows = {"idx_token": []}
         for v, t in firsts:
             token_rows(tokens, 0, v, t)
-        discs = {d for k, s, c, _t in tokens["idx_token"] if k == 0 and c for d in discriminators(s, c)}
+        discs = {
+            d for k, s, c, _t in tokens["idx_token"] if k == 0 and c for d in discriminators(s, c)
+        }
         for disc in discs:
             dkey = composite_key(key, disc)
             for v, t in seconds:

@@ -114,7 +114,11 @@ def compile_all(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
     out: dict[str, dict[str, Any]] = {}
     for sp in resources:
-        if sp.get("url") in _official_urls() or sp.get("status") not in ACTIVE or not sp.get("code"):
+        if (
+            sp.get("url") in _official_urls()
+            or sp.get("status") not in ACTIVE
+            or not sp.get("code")
+        ):
             continue
         for rtype in bases(sp):
             if sp["code"] in official_params(rtype):

@@ -12,13 +12,13 @@ from typing import Any
 
 from hygie.search.codegen import extractor
 from hygie.search.custom import refresh
+from hygie.search.paths import parts_for, split_top
 from hygie.search.registry import (
     RESOURCE_COLUMNS,
     SearchParam,
     compartment_definitions,
     params_for,
 )
-from hygie.search.paths import parts_for, split_top
 from hygie.search.schema import INDEX_TABLES
 from hygie.search.values import CONVERTERS, Converter, Rows
 
@@ -128,7 +128,9 @@ def extract_reference(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...
     return rows
 
 
-def extract_params(resource: dict[str, Any], params: list[SearchParam]) -> dict[str, list[tuple[Any, ...]]]:
+def extract_params(
+    resource: dict[str, Any], params: list[SearchParam]
+) -> dict[str, list[tuple[Any, ...]]]:
     """Rows of only `params` (the reindex of new parameters), no compartments."""
     rows: Rows = {t: [] for t in _TABLES}
     for p in params:

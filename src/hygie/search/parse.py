@@ -150,8 +150,7 @@ def _composite(name: str, params: list[SearchParam], raw: str) -> AnyOf:
             raise bad(name, "the first component needs a code")
         disc = query_discriminator(system, code)
         subs = [
-            replace(p, type=p.sub_type, key=composite_key(p.key, disc), walker=None)
-            for p in params
+            replace(p, type=p.sub_type, key=composite_key(p.key, disc), walker=None) for p in params
         ]
         nodes.append(Leaf(subs, None, [_value(name, subs[0], None, parts[1])]))
     return AnyOf(nodes)
@@ -174,7 +173,9 @@ def _node(name: str, types: list[str], raw: str, strict: bool) -> Node | None:
     if name == "_list":
         ids = [unescape(v) for v in split_escaped(raw, ",")]
         if not all(ids) or any(i.startswith("$") for i in ids):
-            raise bad(name, "expected the ids of List resources (functional lists are not supported)")
+            raise bad(
+                name, "expected the ids of List resources (functional lists are not supported)"
+            )
         return InList(ids)
     head, dot, rest = name.partition(".")
     code, _, modifier = head.partition(":")
@@ -291,8 +292,12 @@ def merge_dates(nodes: list[Node]) -> list[Node]:
     merged: dict[str, Leaf] = {}
     for node in nodes:
         if (
-            isinstance(node, Leaf) and node.type == "date" and node.modifier is None
-            and len(node.params) == 1 and node.params[0].single and len(node.values) == 1
+            isinstance(node, Leaf)
+            and node.type == "date"
+            and node.modifier is None
+            and len(node.params) == 1
+            and node.params[0].single
+            and len(node.values) == 1
             and node.values[0][0] != "ap"
         ):
             first = merged.get(node.code)

@@ -88,7 +88,8 @@ def _field_step(options: Options, systems: dict[tuple[str, str], str]) -> Callab
                 if system is not None:
                     # a bound `code` is a Coding of its value set's system
                     out.extend(
-                        ({"system": system, "code": x}, "Coding", "Coding") if isinstance(x, str)
+                        ({"system": system, "code": x}, "Coding", "Coding")
+                        if isinstance(x, str)
                         else (x, ftype, nctx)
                         for x in vs
                     )

@@ -8,8 +8,8 @@ search.html; the row ranges are [low, high) as written by values.py.
 from __future__ import annotations
 
 import itertools
-from contextvars import ContextVar
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from hygie.search.keys import param_key
@@ -161,8 +161,13 @@ def _low_bounds(v: Any, span: int) -> tuple[int | None, int | None]:
     (high - low <= span): they let the (param, low) index seek a range."""
     prefix, lo, hi = v
     return {
-        "eq": (lo, hi), "gt": (hi - span, None), "ge": (min(lo, hi - span), None),
-        "lt": (None, lo), "le": (None, hi), "sa": (hi, None), "eb": (None, lo),
+        "eq": (lo, hi),
+        "gt": (hi - span, None),
+        "ge": (min(lo, hi - span), None),
+        "lt": (None, lo),
+        "le": (None, hi),
+        "sa": (hi, None),
+        "eb": (None, lo),
     }.get(prefix, (None, None))
 
 
@@ -177,8 +182,16 @@ def _date_leaf(leaf: Leaf) -> SQL:
     else:
         sql, args = _ors([_date(v, None) for v in leaf.values])
         bounds = [_low_bounds(v, leaf.span) for v in leaf.values] if leaf.span else []
-        lower = min((b[0] for b in bounds), default=None) if all(b[0] is not None for b in bounds) else None
-        upper = max((b[1] for b in bounds), default=None) if all(b[1] is not None for b in bounds) else None
+        lower = (
+            min((b[0] for b in bounds), default=None)
+            if all(b[0] is not None for b in bounds)
+            else None
+        )
+        upper = (
+            max((b[1] for b in bounds), default=None)
+            if all(b[1] is not None for b in bounds)
+            else None
+        )
     if lower is not None and lower > MIN_TIME:
         sql, args = f"low >= ? AND ({sql})", [lower, *args]
     if upper is not None and upper < MAX_TIME:
@@ -207,8 +220,12 @@ def _range(v: Any) -> SQL:
         return "(low <= ? AND high >= ?)", [value + gap, value - gap]
     if prefix in ("gt", "lt", "ge", "le"):
         # above/below the search value, or (ge/le) contained in it
-        return {"gt": ("high > ?", [value]), "lt": ("low < ?", [value]),
-                "ge": ("high >= ?", [value]), "le": ("low <= ?", [value])}[prefix]
+        return {
+            "gt": ("high > ?", [value]),
+            "lt": ("low < ?", [value]),
+            "ge": ("high >= ?", [value]),
+            "le": ("low <= ?", [value]),
+        }[prefix]
     return _date((prefix, lo, hi), None)
 
 

@@ -119,11 +119,17 @@ def _run_job(backend: Backend, job: dict[str, Any], chunk: int, progress: Progre
     types = sorted(by_type)
     marks = ", ".join("?" * len(types))
     if job["total"] is None:
+
         def count(cur: Cursor) -> int:
-            row = cur.fetchone(
-                f"SELECT COUNT(*) FROM resources WHERE rtype IN ({marks}) AND deleted = 0"
-                " AND rid > ? AND rid <= ?", [*types, job["next_rid"], job["max_rid"]],
-            ) if types else (0,)
+            row = (
+                cur.fetchone(
+                    f"SELECT COUNT(*) FROM resources WHERE rtype IN ({marks}) AND deleted = 0"
+                    " AND rid > ? AND rid <= ?",
+                    [*types, job["next_rid"], job["max_rid"]],
+                )
+                if types
+                else (0,)
+            )
             n = int(row[0]) if row else 0
             cur.execute(
                 "UPDATE search_jobs SET total = ?, status = 'running', updated = ? WHERE job = ?",

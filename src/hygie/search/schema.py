@@ -75,6 +75,7 @@ JOBS_DDL = {
     " total BIGINT, created BIGINT NOT NULL, updated BIGINT NOT NULL, error TEXT)",
 }
 
+
 def index_ddl(dialect: Dialect) -> list[str]:
     stmts = []
     for table, cols in INDEX_TABLES.items():

@@ -23,7 +23,15 @@ from hygie.search.paging import Cursor
 from hygie.search.predicates import SQL, TABLES, fenced
 from hygie.search.query import SearchQuery
 from hygie.search.registry import params_for
-from hygie.search.sql import SortKey, missing_value, page_select, seek, sort_column, sort_keys, where
+from hygie.search.sql import (
+    SortKey,
+    missing_value,
+    page_select,
+    seek,
+    sort_column,
+    sort_keys,
+    where,
+)
 from hygie.store.base import Cursor as DbCursor
 
 PROBE = 1000  # above this many matches, the sort index drives
@@ -49,7 +57,9 @@ def _driver(q: SearchQuery) -> Driver | None:
     p = params_for(q.types[0]).get(code)
     if p is None or p.type not in TABLES or p.type == "special" or code.startswith("_"):
         return None
-    return Driver(TABLES[p.type], sort_column(p.type, desc), p.key, desc, missing_value(p.type, desc))
+    return Driver(
+        TABLES[p.type], sort_column(p.type, desc), p.key, desc, missing_value(p.type, desc)
+    )
 
 
 def _resource_driven(q: SearchQuery) -> bool:
@@ -83,19 +93,26 @@ def fetch_page(
     if not back:
         rows = [] if in_missing else _driven(cur, q, compartment, drv, cursor, False, limit)
         if len(rows) < limit:
-            rows += _missing(cur, q, compartment, drv, cursor if in_missing else None, False,
-                             limit - len(rows))
+            rows += _missing(
+                cur, q, compartment, drv, cursor if in_missing else None, False, limit - len(rows)
+            )
         return rows
     rows = _missing(cur, q, compartment, drv, cursor, True, limit) if in_missing else []
     if len(rows) < limit:
-        rows += _driven(cur, q, compartment, drv, None if in_missing else cursor, True,
-                        limit - len(rows))
+        rows += _driven(
+            cur, q, compartment, drv, None if in_missing else cursor, True, limit - len(rows)
+        )
     return rows
 
 
 def _missing(
-    cur: DbCursor, q: SearchQuery, compartment: Compartment, drv: Driver,
-    cursor: Cursor | None, back: bool, limit: int,
+    cur: DbCursor,
+    q: SearchQuery,
+    compartment: Compartment,
+    drv: Driver,
+    cursor: Cursor | None,
+    back: bool,
+    limit: int,
 ) -> list[Row]:
     extra = (
         f"r.rid NOT IN (SELECT rid FROM {drv.table} WHERE param = ? AND {drv.column} IS NOT NULL)",
@@ -106,8 +123,13 @@ def _missing(
 
 
 def driven_select(
-    q: SearchQuery, compartment: Compartment, dialect: str, drv: Driver,
-    cursor: Cursor | None, back: bool, limit: int,
+    q: SearchQuery,
+    compartment: Compartment,
+    dialect: str,
+    drv: Driver,
+    cursor: Cursor | None,
+    back: bool,
+    limit: int,
 ) -> SQL:
     """The index-driven page query (rows may repeat a resource with tied values)."""
     keys = sort_keys(q, dialect)  # type: ignore[arg-type]
@@ -132,7 +154,7 @@ def driven_select(
     args: list[Any] = [x for k in rest for x in k.args] + [drv.key, *wargs, drv.key]
     if cursor is not None:
         # the range start lets the index seek; `seek` then orders ties exactly
-        ahead = (drv.desc == back)
+        ahead = drv.desc == back
         inner += f" AND {col} {'>=' if ahead else '<='} ?"
         args.append(cursor.keys[0])
         if not rest and drv.table in _VALUE_RID_INDEXED:
@@ -150,8 +172,13 @@ def driven_select(
 
 
 def _driven(
-    cur: DbCursor, q: SearchQuery, compartment: Compartment, drv: Driver,
-    cursor: Cursor | None, back: bool, limit: int,
+    cur: DbCursor,
+    q: SearchQuery,
+    compartment: Compartment,
+    drv: Driver,
+    cursor: Cursor | None,
+    back: bool,
+    limit: int,
 ) -> list[Row]:
     nkeys = len(q.sort)
     out: list[Row] = []

@@ -46,7 +46,9 @@ def where(
     # index condition exists; `+col` disables the (rtype, ...) indexes for this term only.
     if type_index is None:
         # `_id` is answered by the (rtype, id) index itself
-        by_id = any(isinstance(n, Leaf) and n.code == "_id" and not n.modifier for n in q.conditions)
+        by_id = any(
+            isinstance(n, Leaf) and n.code == "_id" and not n.modifier for n in q.conditions
+        )
         type_index = by_id or not (q.conditions or compartment)
     driven = not type_index and dialect == "sqlite"
     if len(q.types) == 1:

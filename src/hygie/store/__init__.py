@@ -32,6 +32,14 @@ def open_repository(url: str, **kwargs: Any) -> Repository:
 from hygie.store.repository import Repository  # noqa: E402
 
 __all__ = [
-    "Backend", "Context", "Cursor", "Guard", "HistoryQuery", "Repository", "Stored",
-    "WriteResult", "open_backend", "open_repository",
+    "Backend",
+    "Context",
+    "Cursor",
+    "Guard",
+    "HistoryQuery",
+    "Repository",
+    "Stored",
+    "WriteResult",
+    "open_backend",
+    "open_repository",
 ]

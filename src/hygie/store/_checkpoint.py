@@ -25,7 +25,9 @@ class Checkpointer:
         self._wal = path + "-wal"
         self._connect = connect
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hygie-sqlite-checkpoint", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="hygie-sqlite-checkpoint", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:

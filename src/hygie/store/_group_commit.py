@@ -19,12 +19,18 @@ MAX_GROUP = 64
 
 
 class GroupCommitWriter:
-    def __init__(self, connect: Callable[[], sqlite3.Connection], lock: threading.Lock,
-                 wrap: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        lock: threading.Lock,
+        wrap: Callable[[sqlite3.Connection], Any],
+    ) -> None:
         self._connect = connect
         self._lock = lock  # the backend's write lock: maintenance writes exclude the group
         self._wrap = wrap
-        self._queue: queue.SimpleQueue[tuple[Callable[[Any], Any], Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[[Any], Any], Future] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._run, name="hygie-sqlite-writer", daemon=True)
         self._thread.start()
 

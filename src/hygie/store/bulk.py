@@ -66,7 +66,9 @@ def store_batch(cur: Cursor, prepared: list[Prepared], now: int) -> int:
         resource_rows = []
         for (p, rid), key in zip(inserts, _first_rid(cur, len(inserts)), strict=True):
             content = p.serialize(rid, 1, instant).decode()
-            resource_rows.append((key, p.rtype, rid, now, "PUT" if p.resource.get("id") else "POST", p.hash, content))
+            resource_rows.append(
+                (key, p.rtype, rid, now, "PUT" if p.resource.get("id") else "POST", p.hash, content)
+            )
             _collect(index_rows, key, p.index)
         cur.executemany(
             "INSERT INTO resources (rid, rtype, id, version, last_updated, deleted, method, hash,"
@@ -105,7 +107,9 @@ def store_batch(cur: Cursor, prepared: list[Prepared], now: int) -> int:
     return len(inserts) + len(updates)
 
 
-def _collect(into: dict[str, list[tuple[Any, ...]]], key: int, index: dict[str, list[tuple]]) -> None:
+def _collect(
+    into: dict[str, list[tuple[Any, ...]]], key: int, index: dict[str, list[tuple]]
+) -> None:
     for table, rows in index.items():
         if rows:
             into[table].extend((key, *r) for r in rows)

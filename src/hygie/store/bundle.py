@@ -26,9 +26,18 @@ if TYPE_CHECKING:
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-    410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
     500: "Internal Server Error",
 }
 
@@ -75,27 +84,45 @@ def parse_entry(n: int, raw: Any, base: str) -> Entry:
     method = req.get("method")
     url = req.get("url")
     if method not in _ORDER:
-        raise invalid(f"{where}.request.method '{method}' is not supported", f"{where}.request.method")
+        raise invalid(
+            f"{where}.request.method '{method}' is not supported", f"{where}.request.method"
+        )
     if not isinstance(url, str) or not url:
         raise invalid(f"{where}.request.url is required", f"{where}.request.url")
     rtype, rid, query, vid, extra = split_url(url, base)
     if rtype is not None and rtype not in definitions.resource_types():
-        raise FhirError(404, f"{where}: unknown resource type '{rtype}'", "not-supported",
-                        expression=f"{where}.request.url")
+        raise FhirError(
+            404,
+            f"{where}: unknown resource type '{rtype}'",
+            "not-supported",
+            expression=f"{where}.request.url",
+        )
     return Entry(
-        index=n, method=method, url=url, rtype=rtype, rid=rid, query=query,
-        full_url=raw.get("fullUrl"), resource=raw.get("resource"),
-        if_match=_etag_version(req.get("ifMatch")), if_none_exist=req.get("ifNoneExist"),
-        vid=vid, extra=extra,
+        index=n,
+        method=method,
+        url=url,
+        rtype=rtype,
+        rid=rid,
+        query=query,
+        full_url=raw.get("fullUrl"),
+        resource=raw.get("resource"),
+        if_match=_etag_version(req.get("ifMatch")),
+        if_none_exist=req.get("ifNoneExist"),
+        vid=vid,
+        extra=extra,
     )
 
 
-def split_url(url: str, base: str) -> tuple[str | None, str | None, str | None, str | None, list[str]]:
+def split_url(
+    url: str, base: str
+) -> tuple[str | None, str | None, str | None, str | None, list[str]]:
     """`Patient/1/_history/2?x` -> (type, id, query, version, other path parts)."""
     if url.startswith(base + "/"):
         url = url[len(base) + 1 :]
     elif "://" in url:
-        url = urlsplit(url).path.rsplit("/fhir/", 1)[-1] + ("?" + urlsplit(url).query if urlsplit(url).query else "")
+        url = urlsplit(url).path.rsplit("/fhir/", 1)[-1] + (
+            "?" + urlsplit(url).query if urlsplit(url).query else ""
+        )
     path, _, query = url.lstrip("/").partition("?")
     parts = [p for p in path.split("/") if p]
     rtype = parts[0] if parts else None
@@ -124,12 +151,16 @@ def patch_operations(entry: Entry) -> Any:
     res = entry.resource
     if isinstance(res, dict) and res.get("resourceType") == "Binary":
         if res.get("contentType") not in ("application/json-patch+json", "application/json"):
-            raise FhirError(415, f"entry {entry.index}: unsupported patch content type", "not-supported")
+            raise FhirError(
+                415, f"entry {entry.index}: unsupported patch content type", "not-supported"
+            )
         try:
             return orjson.loads(base64.b64decode(res.get("data", "")))
         except (ValueError, orjson.JSONDecodeError) as exc:
             raise invalid(f"entry {entry.index}: patch is not valid base64 JSON") from exc
-    raise FhirError(415, f"entry {entry.index}: PATCH needs a Binary with a JSON Patch", "not-supported")
+    raise FhirError(
+        415, f"entry {entry.index}: PATCH needs a Binary with a JSON Patch", "not-supported"
+    )
 
 
 def rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
@@ -170,13 +201,17 @@ class BundleProcessor:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
 
-    def process(self, ctx: Context, bundle: Any, *, base: str, prefer_minimal: bool = False) -> dict[str, Any]:
+    def process(
+        self, ctx: Context, bundle: Any, *, base: str, prefer_minimal: bool = False
+    ) -> dict[str, Any]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise invalid("Expected a Bundle resource")
         kind = bundle.get("type")
         if kind not in ("transaction", "batch"):
-            raise invalid(f"Bundle.type must be 'transaction' or 'batch' to be processed, not '{kind}'",
-                          "Bundle.type")
+            raise invalid(
+                f"Bundle.type must be 'transaction' or 'batch' to be processed, not '{kind}'",
+                "Bundle.type",
+            )
         parsed = parse_entries(bundle, base)
         if kind == "transaction":
             for item in parsed:
@@ -260,7 +295,11 @@ class BundleProcessor:
         for e in entries:
             try:
                 if e.method == "POST" and e.rtype:
-                    found = repo._conditional_match(cur, e.rtype, e.if_none_exist) if e.if_none_exist else None
+                    found = (
+                        repo._conditional_match(cur, e.rtype, e.if_none_exist)
+                        if e.if_none_exist
+                        else None
+                    )
                     e.rid = found
                     if found is None:
                         e.extra = ["new"]
@@ -291,8 +330,12 @@ class BundleProcessor:
                 raise invalid(f"Conditional reference '{ref}' names an unknown type")
             matches = _match_all(repo, cur, rtype, query)
             if len(matches) != 1:
-                raise FhirError(412, f"Conditional reference '{ref}' matched {len(matches)} resources"
-                                " (exactly one is required)", "multiple-matches" if matches else "not-found")
+                raise FhirError(
+                    412,
+                    f"Conditional reference '{ref}' matched {len(matches)} resources"
+                    " (exactly one is required)",
+                    "multiple-matches" if matches else "not-found",
+                )
             mapping[ref] = f"{rtype}/{matches[0]}"
         return mapping
 
@@ -304,8 +347,10 @@ class BundleProcessor:
                 continue
             key = f"{e.rtype}/{e.rid}"
             if key in seen and not (e.method == "POST" and "new" not in e.extra):
-                raise invalid(f"entries {seen[key]} and {e.index} both act on {key}; a transaction"
-                              " may touch a resource only once")
+                raise invalid(
+                    f"entries {seen[key]} and {e.index} both act on {key}; a transaction"
+                    " may touch a resource only once"
+                )
             seen[key] = e.index
 
     def _tx_write(
@@ -341,9 +386,14 @@ class BundleProcessor:
                 return response_entry(repo._delete(cur, e.rtype, e.rid, e.if_match))
             found = _match_all(repo, cur, e.rtype, e.query or "")
             if len(found) > 1:
-                raise FhirError(412, f"Conditional delete '{e.url}' matches several resources",
-                                "multiple-matches")
-            return response_entry(repo._delete(cur, e.rtype, found[0]) if found else WriteResult(None, 204))
+                raise FhirError(
+                    412,
+                    f"Conditional delete '{e.url}' matches several resources",
+                    "multiple-matches",
+                )
+            return response_entry(
+                repo._delete(cur, e.rtype, found[0]) if found else WriteResult(None, 204)
+            )
         except FhirError as exc:
             raise _at_entry(exc, e) from None
 
@@ -361,8 +411,9 @@ class BundleProcessor:
                 found = repo.search(ctx, e.rtype, params, base=base)
                 return {"resource": found, "response": {"status": "200 OK"}}
             else:
-                raise FhirError(400, f"entry {e.index}: unsupported GET '{e.url}' in a bundle",
-                                "not-supported")
+                raise FhirError(
+                    400, f"entry {e.index}: unsupported GET '{e.url}' in a bundle", "not-supported"
+                )
         except FhirError as exc:
             if cur is not None:
                 raise _at_entry(exc, e) from None

@@ -96,7 +96,11 @@ def fetch_history(cur: Cursor, q: HistoryQuery, key: int | None) -> tuple[list[t
 
 
 def history_bundle(
-    rows: list[tuple], q: HistoryQuery, base: str, path: str, extra: list[tuple[str, str]],
+    rows: list[tuple],
+    q: HistoryQuery,
+    base: str,
+    path: str,
+    extra: list[tuple[str, str]],
     total: int | None,
 ) -> dict[str, Any]:
     more = len(rows) > q.count
@@ -128,7 +132,9 @@ def history_bundle(
     return bundle
 
 
-def _link(base: str, path: str, extra: list[tuple[str, str]], count: int, cursor: str | None) -> str:
+def _link(
+    base: str, path: str, extra: list[tuple[str, str]], count: int, cursor: str | None
+) -> str:
     params = [*extra, ("_count", str(count))]
     if cursor:
         params.append(("_cursor", cursor))

@@ -18,7 +18,6 @@ from psycopg_pool import ConnectionPool
 
 from hygie.store.base import Backend, Cursor, T
 
-
 # JIT compilation adds ~30 ms to larger searches and never pays off for OLTP-sized queries.
 _OPTIONS = "-c jit=off"
 
@@ -116,9 +115,7 @@ class PostgresBackend(Backend):
                 return cur.fetchone(sql, args)
         conn = getattr(self._local, "reader", None)
         if conn is None or conn.closed:
-            conn = psycopg.connect(
-                self.url, autocommit=True, prepare_threshold=1, options=_OPTIONS
-            )
+            conn = psycopg.connect(self.url, autocommit=True, prepare_threshold=1, options=_OPTIONS)
             self._local.reader = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -123,7 +123,8 @@ class Repository:
         with self.backend.write() as cur:
             if cur.fetchone("SELECT value FROM hygie_meta WHERE key = 'schema'") is None:
                 cur.execute(
-                    "INSERT INTO hygie_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT INTO hygie_meta (key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
 
     def close(self) -> None:
@@ -197,6 +198,7 @@ class Repository:
     ) -> WriteResult:
         prepared = self._prepare(resource, rtype, ctx)
         self._guard(ctx, "create", prepared.rtype)
+
         def job(cur: Cursor) -> WriteResult:
             if if_none_exist:
                 found = self._conditional_match(cur, prepared.rtype, if_none_exist)
@@ -225,11 +227,14 @@ class Repository:
                 raise invalid("The resource in an update must carry an id", f"{rtype}.id")
             if body_id != rid:
                 raise invalid(
-                    f"Resource id '{body_id}' does not match the id in the URL '{rid}'", f"{rtype}.id"
+                    f"Resource id '{body_id}' does not match the id in the URL '{rid}'",
+                    f"{rtype}.id",
                 )
         prepared = self._prepare(resource, rtype, ctx)
         self._guard(ctx, "update", rtype, rid)
-        return self.backend.run_write(lambda cur: self._update(cur, prepared, rid, if_match, method))
+        return self.backend.run_write(
+            lambda cur: self._update(cur, prepared, rid, if_match, method)
+        )
 
     def conditional_update(
         self, ctx: Context, rtype: str, query: str, resource: Any, *, if_match: int | None = None
@@ -238,6 +243,7 @@ class Repository:
         prepared = self._prepare(resource, rtype, ctx)
         body_id = prepared.resource.get("id")
         self._guard(ctx, "update", rtype, body_id)
+
         def job(cur: Cursor) -> WriteResult:
             found = self._conditional_match(cur, rtype, query)
             if found is None:
@@ -273,7 +279,9 @@ class Repository:
             if patched.get("resourceType") != rtype or patched.get("id") != rid:
                 raise FhirError(422, "A patch may not change resourceType or id", "invariant")
             try:
-                return self.update(ctx, rtype, rid, patched, if_match=current.version, method="PATCH")
+                return self.update(
+                    ctx, rtype, rid, patched, if_match=current.version, method="PATCH"
+                )
             except FhirError as exc:
                 # Without If-Match, a concurrent write is no conflict for the client: patch anew.
                 if if_match is not None or exc.status != 412:
@@ -299,6 +307,7 @@ class Repository:
     def conditional_delete(self, ctx: Context, rtype: str, query: str) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, None)
+
         def job(cur: Cursor) -> WriteResult:
             found = self._conditional_match(cur, rtype, query)
             if found is None:
@@ -343,7 +352,9 @@ class Repository:
         return matches[0][1] if matches else None
 
     def _current(self, cur: Cursor, rtype: str, rid: str) -> Stored:
-        row = cur.fetchone(f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid))
+        row = cur.fetchone(
+            f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
+        )
         if row is None:
             raise not_found(rtype, rid)
         return _to_stored(row)
@@ -404,7 +415,9 @@ class Repository:
     ) -> WriteResult:
         """Update-as-create; if a concurrent writer created the id first, update it instead."""
         if cur.dialect == "postgres":
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{p.rtype}/{rid}",))
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{p.rtype}/{rid}",)
+            )
             if self._lock_current(cur, p.rtype, rid) is not None:
                 return self._update(cur, p, rid, if_match, method)
         return self._insert(cur, p, rid, method)

@@ -65,10 +65,14 @@ class SQLiteBackend(Backend):
             conn.execute("PRAGMA journal_mode=WAL")
         self._writer: GroupCommitWriter | None = None
         self._writer_lock = threading.Lock()
-        self._checkpointer = Checkpointer(self.path, self._connect) if self.path != ":memory:" else None
+        self._checkpointer = (
+            Checkpointer(self.path, self._connect) if self.path != ":memory:" else None
+        )
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA cache_size=-65536")

@@ -88,4 +88,7 @@ def test_born_abroad_department_99():
 def test_ins_systems_are_the_fr_core_oids():
     assert nir.INS_SYSTEMS[nir.NIR_SYSTEM][0] == "INS-NIR"
     assert nir.NIR_SYSTEM.endswith(".4.8") and nir.NIA_SYSTEM.endswith(".4.9")
-    assert nir.FICTITIOUS_SYSTEMS == {"urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11"}
+    assert nir.FICTITIOUS_SYSTEMS == {
+        "urn:oid:1.2.250.1.213.1.4.10",
+        "urn:oid:1.2.250.1.213.1.4.11",
+    }

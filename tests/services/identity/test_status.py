@@ -94,8 +94,16 @@ def test_insi_may_not_be_queried_for_a_doubtful_identity():
     assert any("may not be queried" in p for p in problems)
 
 
-@pytest.mark.parametrize(("case", "doc"), [("care-home", "LECV"), ("care-home", "ANCV"),
-                                           ("minor", "AN"), ("minor", "LEP"), ("minor", "CC")])
+@pytest.mark.parametrize(
+    ("case", "doc"),
+    [
+        ("care-home", "LECV"),
+        ("care-home", "ANCV"),
+        ("minor", "AN"),
+        ("minor", "LEP"),
+        ("minor", "CC"),
+    ],
+)
 def test_2024_special_cases(case, doc):
     assert not allowed(s.RECUP, s.QUAL, Evidence("x", doc))
     assert allowed(s.RECUP, s.QUAL, Evidence("x", doc, case))

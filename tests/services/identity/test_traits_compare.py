@@ -22,11 +22,20 @@ from hygie.services.identity.traits import Traits, compact, from_patient, normal
 from .conftest import HELENE, JEAN, TWIN_A, patient
 
 
-@pytest.mark.parametrize(("raw", "ins"), [
-    ("Lefèvre-Utile", "LEFEVRE-UTILE"), ("d’Arcy", "D'ARCY"), (" de La  Fontaine ", "DE LA FONTAINE"),
-    ("Anaëlle", "ANAELLE"), ("Œdipe", "OEDIPE"), ("Jean - Pierre", "JEAN-PIERRE"),
-    ("Müller", "MULLER"), ("-Noël-", "NOEL"), ("O'Neil", "O'NEIL"),
-])
+@pytest.mark.parametrize(
+    ("raw", "ins"),
+    [
+        ("Lefèvre-Utile", "LEFEVRE-UTILE"),
+        ("d’Arcy", "D'ARCY"),
+        (" de La  Fontaine ", "DE LA FONTAINE"),
+        ("Anaëlle", "ANAELLE"),
+        ("Œdipe", "OEDIPE"),
+        ("Jean - Pierre", "JEAN-PIERRE"),
+        ("Müller", "MULLER"),
+        ("-Noël-", "NOEL"),
+        ("O'Neil", "O'NEIL"),
+    ],
+)
 def test_ins_writing(raw, ins):
     assert normalize(raw) == ins
 
@@ -50,15 +59,18 @@ def test_used_name_is_kept_apart():
 BASE = Traits("LEFEVRE-UTILE", ("HELENE", "MARIE"), "1984-03-21", "female", "75056")
 
 
-@pytest.mark.parametrize(("other", "low"), [
-    (Traits("LEFEVRE UTILE", ("HELENE",), "1984-03-21", "female", "75056"), 0.99),  # hyphen
-    (Traits("LEFEVRE", ("HELENE",), "1984-03-21", "female"), 0.9),  # part of a compound
-    (Traits("LEFEVRE-UTILE", ("MARIE",), "1984-03-21", "female"), 0.9),  # other first name
-    (Traits("LEFEVRE-UTILE", ("HELENE",), "1984-21-03", "female"), 0.9),  # day/month inverted
-    (Traits("LEFEVRE-UTILE", ("HELENE",), "1984-03-27", "female"), 0.88),  # one digit
-    (Traits("LEFEBVRE-UTILE", ("HELENE",), "1984-03-21", "female"), 0.9),  # typo
-    (Traits("DURAND", ("HELENE",), "1984-03-21", "female", used_names=("LEFEVRE-UTILE",)), 0.9),
-])
+@pytest.mark.parametrize(
+    ("other", "low"),
+    [
+        (Traits("LEFEVRE UTILE", ("HELENE",), "1984-03-21", "female", "75056"), 0.99),  # hyphen
+        (Traits("LEFEVRE", ("HELENE",), "1984-03-21", "female"), 0.9),  # part of a compound
+        (Traits("LEFEVRE-UTILE", ("MARIE",), "1984-03-21", "female"), 0.9),  # other first name
+        (Traits("LEFEVRE-UTILE", ("HELENE",), "1984-21-03", "female"), 0.9),  # day/month inverted
+        (Traits("LEFEVRE-UTILE", ("HELENE",), "1984-03-27", "female"), 0.88),  # one digit
+        (Traits("LEFEBVRE-UTILE", ("HELENE",), "1984-03-21", "female"), 0.9),  # typo
+        (Traits("DURAND", ("HELENE",), "1984-03-21", "female", used_names=("LEFEVRE-UTILE",)), 0.9),
+    ],
+)
 def test_french_variants_score_high(other, low):
     assert compare(BASE, other).score >= low
 
@@ -95,10 +107,15 @@ def test_register_search_by_traits(register):
     assert register.search_by_traits(HELENE.traits).code == FOUND
     asked = Traits("Lefèvre Utile", ("Marie",), "1984-03-21", "female")  # second first name
     assert register.search_by_traits(asked).identity == HELENE
-    assert register.search_by_traits(Traits("MARTIN", ("LUCAS",), "1990-05-05", "male")).code == SEVERAL
+    assert (
+        register.search_by_traits(Traits("MARTIN", ("LUCAS",), "1990-05-05", "male")).code
+        == SEVERAL
+    )
     with_place = Traits("MARTIN", ("LUCAS",), "1990-05-05", "male", "69123")
     assert register.search_by_traits(with_place).identity == TWIN_A
-    assert register.search_by_traits(Traits("NOBODY", ("X",), "2000-01-01", "male")).code == NOT_FOUND
+    assert (
+        register.search_by_traits(Traits("NOBODY", ("X",), "2000-01-01", "male")).code == NOT_FOUND
+    )
 
 
 def test_register_search_by_card_and_verify(register):

@@ -120,10 +120,12 @@ def compare(q: Traits, c: Traits) -> Comparison:
         "name": name_similarity(q, c),
         "first": first_similarity(q, c),
         "date": date_similarity(q.birth_date, c.birth_date),
-        "sex": None if not q.gender or not c.gender else (
-            1.0 if q.gender == c.gender else 0.5 if "unknown" in (q.gender, c.gender) else 0.0),
-        "place": None if not q.birth_place or not c.birth_place else (
-            1.0 if q.birth_place == c.birth_place else 0.0),
+        "sex": None
+        if not q.gender or not c.gender
+        else (1.0 if q.gender == c.gender else 0.5 if "unknown" in (q.gender, c.gender) else 0.0),
+        "place": None
+        if not q.birth_place or not c.birth_place
+        else (1.0 if q.birth_place == c.birth_place else 0.0),
     }
     present = {k: v for k, v in sims.items() if v is not None}
     total = sum(WEIGHTS[k] for k in present)

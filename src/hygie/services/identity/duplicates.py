@@ -109,8 +109,12 @@ def pairs_in(people: list[Person], threshold: float) -> Iterator[tuple[Pair | No
 
 def _year_bounds(repo: Repository, ctx: Context, base: str) -> tuple[int, int] | None:
     def edge(order: str) -> int | None:
-        found = repo.search(ctx, "Patient", [("_sort", order), ("birthdate:missing", "false"),
-                                             ("_count", "1")], base=base)
+        found = repo.search(
+            ctx,
+            "Patient",
+            [("_sort", order), ("birthdate:missing", "false"), ("_count", "1")],
+            base=base,
+        )
         entries = found.get("entry") or []
         return int(entries[0]["resource"]["birthDate"][:4]) if entries else None
 
@@ -118,19 +122,31 @@ def _year_bounds(repo: Repository, ctx: Context, base: str) -> tuple[int, int] |
     return None if low is None or high is None else (low, high)
 
 
-def report(repo: Repository, ctx: Context, *, base: str, threshold: float = POSSIBLE_SCORE,
-           years: tuple[int, int] | None = None, limit: int | None = None) -> Report:
+def report(
+    repo: Repository,
+    ctx: Context,
+    *,
+    base: str,
+    threshold: float = POSSIBLE_SCORE,
+    years: tuple[int, int] | None = None,
+    limit: int | None = None,
+) -> Report:
     out = Report()
     bounds = years or _year_bounds(repo, ctx, base)
     partitions: list[list[tuple[str, str]]] = []
     if bounds:
-        partitions += [[("birthdate", f"ge{y}-01-01"), ("birthdate", f"lt{y + 1}-01-01")]
-                       for y in range(bounds[0], bounds[1] + 1)]
+        partitions += [
+            [("birthdate", f"ge{y}-01-01"), ("birthdate", f"lt{y + 1}-01-01")]
+            for y in range(bounds[0], bounds[1] + 1)
+        ]
     if years is None:
         partitions.append([("birthdate:missing", "true")])
     for params in partitions:
-        people = [p for r in each(repo, ctx, "Patient", [*params, ("_count", PAGE)], base=base)
-                  if (p := _person(r)) is not None]
+        people = [
+            p
+            for r in each(repo, ctx, "Patient", [*params, ("_count", PAGE)], base=base)
+            if (p := _person(r)) is not None
+        ]
         out.scanned += len(people)
         for pair, n in pairs_in(people, threshold):
             out.compared += n
@@ -151,11 +167,16 @@ def report_parameters(r: Report) -> dict[str, Any]:
         {"name": "truncated", "valueBoolean": r.truncated},
     ]
     for p in r.pairs:
-        params.append({"name": "pair", "part": [
-            {"name": "patient", "valueReference": {"reference": f"Patient/{p.a}"}},
-            {"name": "patient", "valueReference": {"reference": f"Patient/{p.b}"}},
-            {"name": "score", "valueDecimal": p.score},
-            {"name": "grade", "valueCode": p.grade},
-            *({"name": f"similarity-{k}", "valueDecimal": v} for k, v in p.details.items()),
-        ]})
+        params.append(
+            {
+                "name": "pair",
+                "part": [
+                    {"name": "patient", "valueReference": {"reference": f"Patient/{p.a}"}},
+                    {"name": "patient", "valueReference": {"reference": f"Patient/{p.b}"}},
+                    {"name": "score", "valueDecimal": p.score},
+                    {"name": "grade", "valueCode": p.grade},
+                    *({"name": f"similarity-{k}", "valueDecimal": v} for k, v in p.details.items()),
+                ],
+            }
+        )
     return {"resourceType": "Parameters", "parameter": params}

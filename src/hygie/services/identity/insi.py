@@ -77,8 +77,12 @@ def _answer(found: list[InsIdentity]) -> InsiAnswer:
     if not found:
         return InsiAnswer(NOT_FOUND, message="no identity matches (INSi CR 01)")
     if len(found) > 1:
-        return InsiAnswer(SEVERAL, message=f"{len(found)} identities match (INSi CR 02): add the"
-                          " other birth first names or the birth place", candidates=len(found))
+        return InsiAnswer(
+            SEVERAL,
+            message=f"{len(found)} identities match (INSi CR 02): add the"
+            " other birth first names or the birth place",
+            candidates=len(found),
+        )
     return InsiAnswer(FOUND, found[0], "one identity found (INSi CR 00)", 1)
 
 
@@ -87,12 +91,15 @@ class LocalRegister:
     """An in-memory national register: the reference InsiConnector."""
 
     _by_key: dict[tuple[str, str, str], list[InsIdentity]] = field(
-        default_factory=lambda: defaultdict(list))
+        default_factory=lambda: defaultdict(list)
+    )
     _by_ins: dict[str, InsIdentity] = field(default_factory=dict)
 
     def add(self, identity: InsIdentity) -> None:
         t = identity.traits
-        self._by_key[(compact(t.birth_name or ""), t.birth_date or "", t.gender or "")].append(identity)
+        self._by_key[(compact(t.birth_name or ""), t.birth_date or "", t.gender or "")].append(
+            identity
+        )
         self._by_ins[identity.value] = identity
 
     def __len__(self) -> int:
@@ -101,7 +108,8 @@ class LocalRegister:
     def search_by_traits(self, traits: Traits) -> InsiAnswer:
         key = (compact(traits.birth_name or ""), traits.birth_date or "", traits.gender or "")
         found = [
-            i for i in self._by_key.get(key, ())
+            i
+            for i in self._by_key.get(key, ())
             if _first_name_ok(traits.first_name, i.traits)
             and (not traits.birth_place or traits.birth_place == i.traits.birth_place)
         ]
@@ -128,8 +136,11 @@ class LocalRegister:
             and (not theirs.birth_place or mine.birth_place == theirs.birth_place)
         )
         if not same:
-            return InsiAnswer(TRAITS_DIFFER, identity,
-                              "the INSi traits of this INS differ from the identity's traits")
+            return InsiAnswer(
+                TRAITS_DIFFER,
+                identity,
+                "the INSi traits of this INS differ from the identity's traits",
+            )
         return InsiAnswer(FOUND, identity, "INS verified (traits agree)", 1)
 
     # -- the synthetic national register ------------------------------------------------------

@@ -21,15 +21,23 @@ from hygie.services.identity.traits import Traits, apply_to_patient, compact, fr
 def ins_identifier(system: str, value: str) -> dict[str, Any]:
     kind, uses = nir.INS_SYSTEMS[system]
     use = "temp" if system == nir.NIA_SYSTEM else "official"
-    return {"use": use, "type": {"coding": [{"system": profile.ID_TYPE_CS, "code": kind}]},
-            "system": system, "value": value}
+    return {
+        "use": use,
+        "type": {"coding": [{"system": profile.ID_TYPE_CS, "code": kind}]},
+        "system": system,
+        "value": value,
+    }
 
 
 def refuse_if_restricted(patient: dict[str, Any]) -> None:
     restricted = profile.comments(patient) & status.RESTRICTING
     if restricted:
-        raise FhirError(422, "the INSi teleservice may not be queried for an identity marked "
-                        f"{'/'.join(sorted(restricted))} (RNIV EXI SI 09)", "business-rule")
+        raise FhirError(
+            422,
+            "the INSi teleservice may not be queried for an identity marked "
+            f"{'/'.join(sorted(restricted))} (RNIV EXI SI 09)",
+            "business-rule",
+        )
 
 
 def consistent(identity: Traits, local: Traits) -> bool:
@@ -38,13 +46,19 @@ def consistent(identity: Traits, local: Traits) -> bool:
         compact(identity.birth_name or "") == compact(local.birth_name or "")
         and identity.birth_date == local.birth_date
         and identity.gender == local.gender
-        and (not local.first_name
-             or any(compact(f) == compact(local.first_name) for f in identity.first_names))
+        and (
+            not local.first_name
+            or any(compact(f) == compact(local.first_name) for f in identity.first_names)
+        )
     )
 
 
-def query(connector: InsiConnector, patient: dict[str, Any] | None, traits: Traits | None,
-          card: CardData | None) -> InsiAnswer:
+def query(
+    connector: InsiConnector,
+    patient: dict[str, Any] | None,
+    traits: Traits | None,
+    card: CardData | None,
+) -> InsiAnswer:
     """Verification when the patient holds an INS, else a search by card or by traits."""
     if patient is not None:
         refuse_if_restricted(patient)
@@ -56,10 +70,16 @@ def query(connector: InsiConnector, patient: dict[str, Any] | None, traits: Trai
         traits = traits or local
     if card is not None:
         answer = connector.search_by_card(card)
-        if answer.code == FOUND and patient is not None and not consistent(
-                answer.identity.traits, from_patient(patient)):  # type: ignore[union-attr]
-            return InsiAnswer(TRAITS_DIFFER, answer.identity,
-                              "the identity read from the card differs from the patient's traits")
+        if (
+            answer.code == FOUND
+            and patient is not None
+            and not consistent(answer.identity.traits, from_patient(patient))
+        ):  # type: ignore[union-attr]
+            return InsiAnswer(
+                TRAITS_DIFFER,
+                answer.identity,
+                "the identity read from the card differs from the patient's traits",
+            )
         return answer
     assert traits is not None
     missing = traits.missing()
@@ -76,7 +96,9 @@ def answer_parameters(answer: InsiAnswer) -> dict[str, Any]:
     ]
     if answer.identity is not None:
         ident = answer.identity
-        params.append({"name": "identifier", "valueIdentifier": ins_identifier(ident.system, ident.value)})
+        params.append(
+            {"name": "identifier", "valueIdentifier": ins_identifier(ident.system, ident.value)}
+        )
         person: dict[str, Any] = {"resourceType": "Patient"}
         apply_to_patient(person, ident.traits)
         params.append({"name": "patient", "resource": person})

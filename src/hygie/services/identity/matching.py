@@ -77,13 +77,18 @@ def blocks(patient: dict[str, Any], traits: Traits) -> list[list[tuple[str, str]
     for day in _dates(traits.birth_date or ""):
         queries.append([("birthdate", day)])
     if traits.birth_name and traits.first_name:
-        queries.append([("family", search_prefix(traits.birth_name)),
-                        ("given", search_prefix(traits.first_name))])
+        queries.append(
+            [
+                ("family", search_prefix(traits.birth_name)),
+                ("given", search_prefix(traits.first_name)),
+            ]
+        )
     return queries
 
 
-def candidates(repo: Repository, ctx: Context, patient: dict[str, Any], traits: Traits,
-               *, base: str) -> dict[str, dict[str, Any]]:
+def candidates(
+    repo: Repository, ctx: Context, patient: dict[str, Any], traits: Traits, *, base: str
+) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for params in blocks(patient, traits):
         bundle = repo.search(ctx, "Patient", [*params, ("_count", str(PER_BLOCK))], base=base)
@@ -95,9 +100,14 @@ def candidates(repo: Repository, ctx: Context, patient: dict[str, Any], traits: 
 
 
 def _identifiers(patient: dict[str, Any]) -> dict[str, str]:
-    return {i["system"]: i["value"] for i in patient.get("identifier") or []
-            if isinstance(i, dict) and i.get("system") and isinstance(i.get("value"), str)
-            and i.get("use") != "old"}
+    return {
+        i["system"]: i["value"]
+        for i in patient.get("identifier") or []
+        if isinstance(i, dict)
+        and i.get("system")
+        and isinstance(i.get("value"), str)
+        and i.get("use") != "old"
+    }
 
 
 def grade(query: dict[str, Any], traits: Traits, candidate: dict[str, Any]) -> Graded:
@@ -118,11 +128,23 @@ def grade(query: dict[str, Any], traits: Traits, candidate: dict[str, Any]) -> G
     return Graded(candidate, score, CERTAINLY_NOT, cmp.details)
 
 
-def match(repo: Repository, ctx: Context, patient: dict[str, Any], *, base: str,
-          count: int | None = None, only_certain: bool = False) -> dict[str, Any]:
+def match(
+    repo: Repository,
+    ctx: Context,
+    patient: dict[str, Any],
+    *,
+    base: str,
+    count: int | None = None,
+    only_certain: bool = False,
+) -> dict[str, Any]:
     traits = from_patient(patient)
-    graded = [grade(patient, traits, c) for c in candidates(repo, ctx, patient, traits, base=base).values()]
-    kept = [g for g in graded if g.grade != CERTAINLY_NOT and (not only_certain or g.grade == CERTAIN)]
+    graded = [
+        grade(patient, traits, c)
+        for c in candidates(repo, ctx, patient, traits, base=base).values()
+    ]
+    kept = [
+        g for g in graded if g.grade != CERTAINLY_NOT and (not only_certain or g.grade == CERTAIN)
+    ]
     kept.sort(key=lambda g: (-g.score, g.resource["id"]))
     if count is not None:
         kept = kept[:count]
@@ -130,15 +152,18 @@ def match(repo: Repository, ctx: Context, patient: dict[str, Any], *, base: str,
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(kept),
-        "entry": [{
-            "fullUrl": f"{base}/Patient/{g.resource['id']}",
-            "resource": g.resource,
-            "search": {
-                "extension": [{"url": MATCH_GRADE_URL, "valueCode": g.grade}],
-                "mode": "match",
-                "score": g.score,
-            },
-        } for g in kept],
+        "entry": [
+            {
+                "fullUrl": f"{base}/Patient/{g.resource['id']}",
+                "resource": g.resource,
+                "search": {
+                    "extension": [{"url": MATCH_GRADE_URL, "valueCode": g.grade}],
+                    "mode": "match",
+                    "score": g.score,
+                },
+            }
+            for g in kept
+        ],
     }
 
 

@@ -48,11 +48,15 @@ def _now() -> str:
 
 def _put(resource: dict[str, Any], version: int) -> dict[str, Any]:
     url = f"{resource['resourceType']}/{resource['id']}"
-    return {"resource": resource, "request": {"method": "PUT", "url": url, "ifMatch": f'W/"{version}"'}}
+    return {
+        "resource": resource,
+        "request": {"method": "PUT", "url": url, "ifMatch": f'W/"{version}"'},
+    }
 
 
-def _provenance(ctx: Context, activity: str, reason: str, targets: list[str],
-                entities: list[str]) -> dict[str, Any]:
+def _provenance(
+    ctx: Context, activity: str, reason: str, targets: list[str], entities: list[str]
+) -> dict[str, Any]:
     return {
         "resourceType": "Provenance",
         "target": [{"reference": t} for t in targets],
@@ -70,8 +74,9 @@ def _require_reason(reason: str | None) -> str:
     return reason
 
 
-def merge(repo: Repository, ctx: Context, source_id: str, target_id: str, reason: str | None,
-          *, base: str) -> dict[str, Any]:
+def merge(
+    repo: Repository, ctx: Context, source_id: str, target_id: str, reason: str | None, *, base: str
+) -> dict[str, Any]:
     reason = _require_reason(reason)
     if source_id == target_id:
         raise FhirError(422, "a patient cannot be merged into itself", "business-rule")
@@ -80,12 +85,14 @@ def merge(repo: Repository, ctx: Context, source_id: str, target_id: str, reason
     source, target = source_s.resource(), target_s.resource()
     for p, role in ((source, "source"), (target, "target")):
         if any(link.get("type") == "replaced-by" for link in p.get("link") or []):
-            raise FhirError(422, f"the {role} Patient/{p['id']} is already merged into another",
-                            "business-rule")
+            raise FhirError(
+                422, f"the {role} Patient/{p['id']} is already merged into another", "business-rule"
+            )
     old, new = f"Patient/{source_id}", f"Patient/{target_id}"
     entries, moved = [], []
-    for res in each(repo, ctx, None, [("_count", "500")], base=base,
-                    compartment=("Patient", source_id)):
+    for res in each(
+        repo, ctx, None, [("_count", "500")], base=base, compartment=("Patient", source_id)
+    ):
         if res["resourceType"] in NEVER_MOVED or res["resourceType"] == "Patient":
             continue
         rewritten = _rewrite(res, old, new)
@@ -94,33 +101,56 @@ def merge(repo: Repository, ctx: Context, source_id: str, target_id: str, reason
             moved.append(f"{res['resourceType']}/{res['id']}")
     prov_url = f"urn:uuid:{uuid.uuid4()}"
     source["active"] = False
-    source.setdefault("link", []).append({
-        "extension": [{"url": MERGE_PROVENANCE_URL, "valueReference": {"reference": prov_url}}],
-        "other": {"reference": new}, "type": "replaced-by"})
-    profile.set_reliability(source, status=profile.status(source) or status.PROV,
-                            comments=profile.comments(source) | {CONFIRMED_DUPLICATE, DEACTIVATED})
+    source.setdefault("link", []).append(
+        {
+            "extension": [{"url": MERGE_PROVENANCE_URL, "valueReference": {"reference": prov_url}}],
+            "other": {"reference": new},
+            "type": "replaced-by",
+        }
+    )
+    profile.set_reliability(
+        source,
+        status=profile.status(source) or status.PROV,
+        comments=profile.comments(source) | {CONFIRMED_DUPLICATE, DEACTIVATED},
+    )
     target.setdefault("link", []).append({"other": {"reference": old}, "type": "replaces"})
-    prov = _provenance(ctx, "merge", reason, [old, new, *moved],
-                       [f"{old}/_history/{source_s.version}", f"{new}/_history/{target_s.version}"])
-    entries += [_put(source, source_s.version), _put(target, target_s.version),
-                {"fullUrl": prov_url, "resource": prov,
-                 "request": {"method": "POST", "url": "Provenance"}}]
-    result = BundleProcessor(repo).process(ctx, {"resourceType": "Bundle", "type": "transaction",
-                                                 "entry": entries}, base=base)
+    prov = _provenance(
+        ctx,
+        "merge",
+        reason,
+        [old, new, *moved],
+        [f"{old}/_history/{source_s.version}", f"{new}/_history/{target_s.version}"],
+    )
+    entries += [
+        _put(source, source_s.version),
+        _put(target, target_s.version),
+        {"fullUrl": prov_url, "resource": prov, "request": {"method": "POST", "url": "Provenance"}},
+    ]
+    result = BundleProcessor(repo).process(
+        ctx, {"resourceType": "Bundle", "type": "transaction", "entry": entries}, base=base
+    )
     return _outcome(result, len(moved), "merged")
 
 
-def unmerge(repo: Repository, ctx: Context, source_id: str, reason: str | None,
-            *, base: str) -> dict[str, Any]:
+def unmerge(
+    repo: Repository, ctx: Context, source_id: str, reason: str | None, *, base: str
+) -> dict[str, Any]:
     reason = _require_reason(reason)
     source_s = repo.read(ctx, "Patient", source_id)
     source = source_s.resource()
     link = next((lk for lk in source.get("link") or [] if lk.get("type") == "replaced-by"), None)
-    prov_ref = next((e.get("valueReference", {}).get("reference") for e in (link or {}).get("extension") or []
-                     if e.get("url") == MERGE_PROVENANCE_URL), None)
+    prov_ref = next(
+        (
+            e.get("valueReference", {}).get("reference")
+            for e in (link or {}).get("extension") or []
+            if e.get("url") == MERGE_PROVENANCE_URL
+        ),
+        None,
+    )
     if link is None or not prov_ref:
-        raise FhirError(422, f"Patient/{source_id} was not merged by Hygie: nothing to undo",
-                        "business-rule")
+        raise FhirError(
+            422, f"Patient/{source_id} was not merged by Hygie: nothing to undo", "business-rule"
+        )
     target_ref = link["other"]["reference"]
     target_id = target_ref.split("/")[-1]
     old, new = f"Patient/{target_id}", f"Patient/{source_id}"
@@ -140,28 +170,44 @@ def unmerge(repo: Repository, ctx: Context, source_id: str, reason: str | None,
     source["link"] = [lk for lk in source["link"] if lk is not link]
     if not source["link"]:
         del source["link"]
-    profile.set_reliability(source, status=profile.status(source) or status.PROV,
-                            comments=profile.comments(source) - {CONFIRMED_DUPLICATE, DEACTIVATED})
+    profile.set_reliability(
+        source,
+        status=profile.status(source) or status.PROV,
+        comments=profile.comments(source) - {CONFIRMED_DUPLICATE, DEACTIVATED},
+    )
     target_s = repo.read(ctx, "Patient", target_id)
     target = target_s.resource()
-    target["link"] = [lk for lk in target.get("link") or []
-                      if not (lk.get("type") == "replaces" and lk["other"].get("reference") == new)]
+    target["link"] = [
+        lk
+        for lk in target.get("link") or []
+        if not (lk.get("type") == "replaces" and lk["other"].get("reference") == new)
+    ]
     if not target["link"]:
         del target["link"]
     moved = [e["request"]["url"] for e in entries]
-    entries += [_put(source, source_s.version), _put(target, target_s.version),
-                {"resource": _provenance(ctx, "unmerge", reason, [new, old, *moved],
-                                         [f"Provenance/{prov['id']}"]),
-                 "request": {"method": "POST", "url": "Provenance"}}]
-    result = BundleProcessor(repo).process(ctx, {"resourceType": "Bundle", "type": "transaction",
-                                                 "entry": entries}, base=base)
+    entries += [
+        _put(source, source_s.version),
+        _put(target, target_s.version),
+        {
+            "resource": _provenance(
+                ctx, "unmerge", reason, [new, old, *moved], [f"Provenance/{prov['id']}"]
+            ),
+            "request": {"method": "POST", "url": "Provenance"},
+        },
+    ]
+    result = BundleProcessor(repo).process(
+        ctx, {"resourceType": "Bundle", "type": "transaction", "entry": entries}, base=base
+    )
     return _outcome(result, len(moved), "unmerged")
 
 
 def _outcome(result: dict[str, Any], moved: int, what: str) -> dict[str, Any]:
     location = result["entry"][-1]["response"]["location"]
-    return {"resourceType": "Parameters", "parameter": [
-        {"name": "outcome", "valueString": f"{what}; {moved} resources moved"},
-        {"name": "moved", "valueInteger": moved},
-        {"name": "provenance", "valueReference": {"reference": location.split("/_history")[0]}},
-    ]}
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "outcome", "valueString": f"{what}; {moved} resources moved"},
+            {"name": "moved", "valueInteger": moved},
+            {"name": "provenance", "valueReference": {"reference": location.split("/_history")[0]}},
+        ],
+    }

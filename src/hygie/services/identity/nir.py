@@ -72,17 +72,19 @@ def problems(value: str) -> list[NirProblem]:
     rest = value[:5] + ("00" if dept in _CORSICA else dept) + value[7:]
     if not rest.isdigit():
         bad = sorted({c for c in rest if not c.isdigit()})
-        found.append(NirProblem(
-            "characters",
-            f"holds {', '.join(repr(c) for c in bad)}; only digits (and 2A/2B as the department)",
-        ))
+        found.append(
+            NirProblem(
+                "characters",
+                f"holds {', '.join(repr(c) for c in bad)}; only digits (and 2A/2B as the department)",
+            )
+        )
         return found
     if value[0] not in _SEXES:
         found.append(NirProblem("sex", f"sex digit '{value[0]}' is not 1, 2, 3, 4, 7 or 8"))
     if not _month_ok(int(value[3:5])):
-        found.append(NirProblem(
-            "month", f"birth month '{value[3:5]}' is not 01-12, 20-42 or 50-99"
-        ))
+        found.append(
+            NirProblem("month", f"birth month '{value[3:5]}' is not 01-12, 20-42 or 50-99")
+        )
     if dept == "00":
         found.append(NirProblem("department", "birth department '00' does not exist"))
     if value[10:13] == "000":
@@ -90,7 +92,9 @@ def problems(value: str) -> list[NirProblem]:
     key = int(value[13:15])
     expected = control_key(value[:13])
     if key != expected:
-        found.append(NirProblem("key", f"control key {value[13:15]} is wrong; {expected:02d} expected"))
+        found.append(
+            NirProblem("key", f"control key {value[13:15]} is wrong; {expected:02d} expected")
+        )
     return found
 
 

@@ -37,8 +37,13 @@ def _known_system(repo: Repository, ctx: Context, system: str, base: str) -> boo
 
 
 def cross_references(
-    repo: Repository, ctx: Context, *, base: str, source: str | None = None,
-    pid: str | None = None, targets: list[str] = (),  # type: ignore[assignment]
+    repo: Repository,
+    ctx: Context,
+    *,
+    base: str,
+    source: str | None = None,
+    pid: str | None = None,
+    targets: list[str] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     if pid is not None:
         patients = [repo.read(ctx, "Patient", pid).resource()]
@@ -48,10 +53,13 @@ def cross_references(
             raise FhirError(400, "sourceIdentifier must be system|value", "required")
         system, _, value = source.partition("|")
         source_pair = (system, value)
-        patients = list(each(repo, ctx, "Patient", [("identifier", source), ("_count", "50")],
-                             base=base))[:MAX_PATIENTS]
+        patients = list(
+            each(repo, ctx, "Patient", [("identifier", source), ("_count", "50")], base=base)
+        )[:MAX_PATIENTS]
         if not patients:
-            raise FhirError(404, f"sourceIdentifier {source}: Patient Identifier not found", "not-found")
+            raise FhirError(
+                404, f"sourceIdentifier {source}: Patient Identifier not found", "not-found"
+            )
     for system in targets:
         if not _known_system(repo, ctx, system, base):
             raise FhirError(403, f"targetSystem {system} is not a known domain", "code-invalid")
@@ -65,5 +73,7 @@ def cross_references(
             if targets and ident["system"] not in targets:
                 continue
             params.append({"name": "targetIdentifier", "valueIdentifier": ident})
-            params.append({"name": "targetId", "valueReference": {"reference": f"Patient/{p['id']}"}})
+            params.append(
+                {"name": "targetId", "valueReference": {"reference": f"Patient/{p['id']}"}}
+            )
     return {"resourceType": "Parameters", "parameter": params}

@@ -73,7 +73,9 @@ def set_reliability(
     old = reliability(patient)
     keep = {"methodCollection", "dateInterrogationINSi", "validationDate", "validationMode"}
     parts: list[Resource] = [
-        e for e in (old or {}).get("extension") or [] if isinstance(e, dict) and e.get("url") in keep
+        e
+        for e in (old or {}).get("extension") or []
+        if isinstance(e, dict) and e.get("url") in keep
     ]
 
     def put(url: str, value: Resource) -> None:
@@ -91,10 +93,17 @@ def set_reliability(
     parts.append({"url": "identityStatus", "valueCoding": {"system": STATUS_CS, "code": status}})
     for code in sorted(comments):
         parts.append(
-            {"url": "comment", "valueCodeableConcept": {"coding": [{"system": COMMENT_CS, "code": code}]}}
+            {
+                "url": "comment",
+                "valueCodeableConcept": {"coding": [{"system": COMMENT_CS, "code": code}]},
+            }
         )
     new = {"url": RELIABILITY_URL, "extension": parts}
-    exts = [e for e in patient.get("extension") or [] if not (isinstance(e, dict) and e.get("url") == RELIABILITY_URL)]
+    exts = [
+        e
+        for e in patient.get("extension") or []
+        if not (isinstance(e, dict) and e.get("url") == RELIABILITY_URL)
+    ]
     patient["extension"] = [new, *exts]
 
 

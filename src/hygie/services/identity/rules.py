@@ -43,7 +43,9 @@ def identifier_issues(patient: dict[str, Any]) -> list[Issue]:
             issues.append(Issue("required", f"{kind} identifier without a value", expression=where))
             continue
         for p in nir.problems(value):
-            issues.append(Issue("value", f"{kind} '{value}' {p.message} ({p.kind})", expression=where))
+            issues.append(
+                Issue("value", f"{kind} '{value}' {p.message} ({p.kind})", expression=where)
+            )
     return issues
 
 
@@ -52,19 +54,28 @@ def coherence_issues(patient: dict[str, Any]) -> list[Issue]:
     where = "Patient.extension('fr-core-identity-reliability')"
     if code is not None and code not in status.STATUSES:
         return [Issue("code-invalid", f"unknown identity status '{code}'", expression=where)]
-    issues = [Issue("business-rule", m, expression=where)
-              for m in status.attribute_problems(code, profile.comments(patient))]
+    issues = [
+        Issue("business-rule", m, expression=where)
+        for m in status.attribute_problems(code, profile.comments(patient))
+    ]
     active = ins_identifiers(patient)
     if active and code not in (status.RECUP, status.QUAL):
-        issues.append(Issue(
-            "business-rule",
-            f"an INS identifier is carried only by an identity retrieved from INSi (RECUP or QUAL),"
-            f" not {code or 'an identity without status (provisional)'}",
-            expression=f"Patient.identifier[{active[0][0]}]",
-        ))
+        issues.append(
+            Issue(
+                "business-rule",
+                f"an INS identifier is carried only by an identity retrieved from INSi (RECUP or QUAL),"
+                f" not {code or 'an identity without status (provisional)'}",
+                expression=f"Patient.identifier[{active[0][0]}]",
+            )
+        )
     if len(active) > 1:
-        issues.append(Issue("business-rule", "at most one active INS identifier (fr-core-2)",
-                            expression=f"Patient.identifier[{active[1][0]}]"))
+        issues.append(
+            Issue(
+                "business-rule",
+                "at most one active INS identifier (fr-core-2)",
+                expression=f"Patient.identifier[{active[1][0]}]",
+            )
+        )
     return issues
 
 
@@ -88,8 +99,12 @@ class Protected:
         )
 
     def differences(self, other: Protected) -> list[str]:
-        names = {"status": "the identity status", "attributes": "the DOUT/FICT attributes",
-                 "ins": "the INS identifier", "traits": "the INS traits"}
+        names = {
+            "status": "the identity status",
+            "attributes": "the DOUT/FICT attributes",
+            "ins": "the INS identifier",
+            "traits": "the INS traits",
+        }
         return [label for k, label in names.items() if getattr(self, k) != getattr(other, k)]
 
 

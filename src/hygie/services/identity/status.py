@@ -94,7 +94,9 @@ def document_problem(evidence: Evidence) -> str | None:
         return None
     for name, docs in SPECIAL_CASES.items():
         if doc in docs:
-            return f"document {doc} is accepted only in the special case '{name}' (parameter 'case')"
+            return (
+                f"document {doc} is accepted only in the special case '{name}' (parameter 'case')"
+            )
     return f"document {doc} is not a high-trust identification device"
 
 
@@ -117,11 +119,14 @@ def transition_problems(
     r_new, v_new = criteria(target)
     if r_new and not r_now:
         if attributes_after & RESTRICTING:
-            found.append("the INSi teleservice may not be queried for a doubtful or fictitious"
-                         " identity")
+            found.append(
+                "the INSi teleservice may not be queried for a doubtful or fictitious identity"
+            )
         elif not evidence.insi_ok:
-            found.append(f"{target} needs the INS retrieved from the INSi teleservice with traits"
-                         " matching the identity")
+            found.append(
+                f"{target} needs the INS retrieved from the INSi teleservice with traits"
+                " matching the identity"
+            )
     if v_new and not v_now:
         problem = document_problem(evidence)
         if problem:

@@ -49,11 +49,18 @@ def _retrieve(connector: InsiConnector, patient: dict[str, Any], card: CardData 
         raise FhirError(422, f"INSi: {answer.message}", "business-rule")
     ident = answer.identity
     if not consistent(ident.traits, from_patient(patient)):
-        raise FhirError(422, "INSi: the identity found differs from the patient's traits; check"
-                        " the traits before retrieving the INS", "business-rule")
+        raise FhirError(
+            422,
+            "INSi: the identity found differs from the patient's traits; check"
+            " the traits before retrieving the INS",
+            "business-rule",
+        )
     apply_to_patient(patient, ident.traits)
-    kept = [i for i in patient.get("identifier") or []
-            if not (isinstance(i, dict) and i.get("value") == ident.value)]
+    kept = [
+        i
+        for i in patient.get("identifier") or []
+        if not (isinstance(i, dict) and i.get("value") == ident.value)
+    ]
     patient["identifier"] = [ins_identifier(ident.system, ident.value), *kept]
     return "CV" if card is not None else "INSI"
 
@@ -64,40 +71,58 @@ def _retire_ins(patient: dict[str, Any]) -> None:
 
 
 def change_status(
-    repo: Repository, ctx: Context, connector: InsiConnector, pid: str, req: StatusRequest,
-    *, base: str,
+    repo: Repository,
+    ctx: Context,
+    connector: InsiConnector,
+    pid: str,
+    req: StatusRequest,
+    *,
+    base: str,
 ) -> dict[str, Any]:
     stored = repo.read(ctx, "Patient", pid)
     if req.if_match is not None and req.if_match != stored.version:
-        raise FhirError(412, f"Patient/{pid} is at version {stored.version}, not {req.if_match}",
-                        "conflict")
+        raise FhirError(
+            412, f"Patient/{pid} is at version {stored.version}, not {req.if_match}", "conflict"
+        )
     patient = stored.resource()
     current = profile.status(patient) or status.PROV
     attrs_now = profile.comments(patient)
     attrs_after = (attrs_now | req.add) - req.remove
     r_now, v_now = status.criteria(current) if current in status.STATUSES else (False, False)
-    target_r, target_v = status.criteria(req.target) if req.target in status.STATUSES else (False, False)
+    target_r, target_v = (
+        status.criteria(req.target) if req.target in status.STATUSES else (False, False)
+    )
     method = None
     insi_ok = False
     problems = status.transition_problems(
-        current, req.target, attrs_now, attrs_after,
+        current,
+        req.target,
+        attrs_now,
+        attrs_after,
         status.Evidence(req.reason, req.document, req.special_case, insi_ok=True),
     )
     if not problems and target_r and not r_now:
         method = _retrieve(connector, patient, req.card)
         insi_ok = True
     problems = status.transition_problems(
-        current, req.target, attrs_now, attrs_after,
+        current,
+        req.target,
+        attrs_now,
+        attrs_after,
         status.Evidence(req.reason, req.document, req.special_case, insi_ok=insi_ok or r_now),
     )
     if problems:
-        raise FhirError(422, f"{current} -> {req.target} refused: {'; '.join(problems)}",
-                        "business-rule")
+        raise FhirError(
+            422, f"{current} -> {req.target} refused: {'; '.join(problems)}", "business-rule"
+        )
     if r_now and not target_r:
         _retire_ins(patient)
     gained_v = target_v and not v_now
     profile.set_reliability(
-        patient, status=req.target, comments=attrs_after, method=method,
+        patient,
+        status=req.target,
+        comments=attrs_after,
+        method=method,
         insi_date=_today() if method else None,
         validation_mode=req.document if gained_v else None,
         validation_date=_today() if gained_v else None,
@@ -110,23 +135,45 @@ def change_status(
         "resourceType": "Provenance",
         "target": [{"reference": f"Patient/{pid}"}],
         "recorded": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "activity": {"coding": [{"system": DATA_OPERATION, "code": "UPDATE"}],
-                     "text": f"identity status {current} -> {req.target}"},
+        "activity": {
+            "coding": [{"system": DATA_OPERATION, "code": "UPDATE"}],
+            "text": f"identity status {current} -> {req.target}",
+        },
         "reason": [{"text": req.reason}],
         "agent": [{"who": {"display": ctx.actor}}],
-        "entity": [{"role": "revision",
-                    "what": {"reference": f"Patient/{pid}/_history/{stored.version}"}}],
+        "entity": [
+            {"role": "revision", "what": {"reference": f"Patient/{pid}/_history/{stored.version}"}}
+        ],
     }
     op_ctx = dataclasses.replace(ctx, attributes={**ctx.attributes, STATUS_OPERATION: True})
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient, "request": {"method": "PUT", "url": f"Patient/{pid}",
-                                          "ifMatch": f'W/"{stored.version}"'}},
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": provenance,
-         "request": {"method": "POST", "url": "Provenance"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": patient,
+                "request": {
+                    "method": "PUT",
+                    "url": f"Patient/{pid}",
+                    "ifMatch": f'W/"{stored.version}"',
+                },
+            },
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": provenance,
+                "request": {"method": "POST", "url": "Provenance"},
+            },
+        ],
+    }
     result = BundleProcessor(repo).process(op_ctx, bundle, base=base)
     prov_location = result["entry"][1]["response"]["location"]
-    return {"resourceType": "Parameters", "parameter": [
-        {"name": "return", "resource": repo.read(ctx, "Patient", pid).resource()},
-        {"name": "provenance", "valueReference": {"reference": prov_location.split("/_history")[0]}},
-    ]}
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "return", "resource": repo.read(ctx, "Patient", pid).resource()},
+            {
+                "name": "provenance",
+                "valueReference": {"reference": prov_location.split("/_history")[0]},
+            },
+        ],
+    }

@@ -66,8 +66,12 @@ class Traits:
 
     def missing(self) -> list[str]:
         """The strict traits absent (the birth place is optional for a lookup)."""
-        names = {"birth name": self.birth_name, "first name": self.first_name,
-                 "birth date": self.birth_date, "sex": self.gender}
+        names = {
+            "birth name": self.birth_name,
+            "first name": self.first_name,
+            "birth date": self.birth_date,
+            "sex": self.gender,
+        }
         return [k for k, v in names.items() if not v]
 
     def strict(self) -> tuple[Any, ...]:
@@ -86,7 +90,8 @@ def from_patient(patient: dict[str, Any]) -> Traits:
     else:
         firsts = tuple(normalize(g) for g in given if normalize(g))
     used = tuple(
-        normalize(n["family"]) for n in names
+        normalize(n["family"])
+        for n in names
         if n is not official and isinstance(n.get("family"), str) and normalize(n["family"])
     )
     gender = patient.get("gender")
@@ -108,20 +113,34 @@ def apply_to_patient(patient: dict[str, Any], traits: Traits) -> None:
         "family": traits.birth_name,
         "given": [traits.first_name] if traits.first_name else [],
     }
-    others = [n for n in patient.get("name") or [] if isinstance(n, dict) and n.get("use") != "official"]
+    others = [
+        n for n in patient.get("name") or [] if isinstance(n, dict) and n.get("use") != "official"
+    ]
     patient["name"] = [official, *others]
     if traits.gender:
         patient["gender"] = traits.gender
     if traits.birth_date:
         patient["birthDate"] = traits.birth_date
     if traits.birth_place:
-        exts = [e for e in patient.get("extension") or []
-                if not (isinstance(e, dict) and e.get("url") == profile.BIRTH_PLACE_URL)]
-        exts.append({
-            "url": profile.BIRTH_PLACE_URL,
-            "valueAddress": {"extension": [{
-                "url": profile.INSEE_CODE_URL,
-                "valueCoding": {"system": profile.COMMUNE_CS, "code": traits.birth_place},
-            }]},
-        })
+        exts = [
+            e
+            for e in patient.get("extension") or []
+            if not (isinstance(e, dict) and e.get("url") == profile.BIRTH_PLACE_URL)
+        ]
+        exts.append(
+            {
+                "url": profile.BIRTH_PLACE_URL,
+                "valueAddress": {
+                    "extension": [
+                        {
+                            "url": profile.INSEE_CODE_URL,
+                            "valueCoding": {
+                                "system": profile.COMMUNE_CS,
+                                "code": traits.birth_place,
+                            },
+                        }
+                    ]
+                },
+            }
+        )
         patient["extension"] = exts
