@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +22,7 @@ from hygie.fhir import definitions
 from hygie.fhir.outcome import FhirError
 from hygie.rest import negotiation
 from hygie.rest.capabilities import capability_statement
-from hygie.rest.http import Request, Response, outcome_response, parse_scope
+from hygie.rest.http import Request, Response, build_request, outcome_response, parse_scope
 from hygie.rest.interactions import Interactions
 from hygie.rest.operations import OperationRegistry
 from hygie.store import Context, Repository
@@ -152,7 +152,7 @@ class Router:
 
 
 class FhirApp:
-    """ASGI app for the whole server (FHIR under /fhir)."""
+    """The whole server (FHIR under /fhir), as an ASGI app and as a granian RSGI app."""
 
     def __init__(self, repo: Repository, settings: Settings | None = None) -> None:
         self.repo = repo
@@ -162,6 +162,37 @@ class FhirApp:
         self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="hygie-db")
         self.inline_reads = repo.backend.dialect == "sqlite"
 
+    # -- the server-independent part ----------------------------------------------------------
+    async def respond(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
+        """The Response to one FHIR request; every failure becomes an OperationOutcome."""
+        try:
+            resp = await self._handle(req, read_body)
+        except FhirError as exc:
+            resp = outcome_response(exc)
+        except Exception:  # never leak a stack trace to the client
+            log.exception("internal error on %s /%s", req.method, "/".join(req.segments))
+            resp = outcome_response(FhirError(500, "Internal server error", "exception"))
+        if resp.body and resp.content_type and negotiation.pretty(req):
+            resp.body = orjson.dumps(orjson.loads(resp.body), option=orjson.OPT_INDENT_2)
+        if req.method == "HEAD" or resp.status in (204, 304):
+            resp.body = b""
+        return resp
+
+    async def _handle(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
+        negotiation.response_format(req)
+        handler, quick = self.router.route(req)
+        if req.method not in _BODYLESS:
+            length = req.header("content-length")
+            if length and length.isdigit() and int(length) > self.settings.max_body:
+                raise _too_large(self.settings.max_body)
+            req.body = await read_body()
+        if quick and self.inline_reads:
+            # An embedded SQLite primary-key read takes ~20 µs: a thread hop would cost more.
+            return handler()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, handler)
+
+    # -- ASGI ----------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "lifespan":
@@ -171,36 +202,16 @@ class FhirApp:
             return
         path: str = scope.get("path", "")
         if path != FHIR_MOUNT and not path.startswith(FHIR_MOUNT + "/"):
-            await self._send(send, scope, _not_here(path))
-            return
-        req = parse_scope(scope, FHIR_MOUNT, self.settings.public_base)
-        try:
-            resp = await self._handle(req, scope, receive)
-        except FhirError as exc:
-            resp = outcome_response(exc)
-        except Exception:  # never leak a stack trace to the client
-            log.exception("internal error on %s %s", req.method, scope.get("path"))
-            resp = outcome_response(FhirError(500, "Internal server error", "exception"))
-        if pretty_requested(req) and resp.body and resp.content_type:
-            resp.body = orjson.dumps(orjson.loads(resp.body), option=orjson.OPT_INDENT_2)
-        await self._send(send, scope, resp)
+            resp = _not_here(path)
+        else:
+            req = parse_scope(scope, FHIR_MOUNT, self.settings.public_base)
+            resp = await self.respond(req, lambda: self._read_body(receive))
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _headers(resp)]
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": resp.body})
 
-    async def _handle(self, req: Request, scope: dict[str, Any], receive: Any) -> Response:
-        negotiation.response_format(req)
-        handler, quick = self.router.route(req)
-        if req.method not in _BODYLESS:
-            req.body = await self._read_body(scope, receive)
-        if quick and self.inline_reads:
-            # An embedded SQLite primary-key read takes ~20 µs: a thread hop would cost more.
-            return handler()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, handler)
-
-    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes:
+    async def _read_body(self, receive: Any) -> bytes:
         limit = self.settings.max_body
-        for k, v in scope.get("headers", []):
-            if k == b"content-length" and v.isdigit() and int(v) > limit:
-                raise FhirError(413, f"Request body over the limit of {limit} bytes", "too-costly")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -210,23 +221,51 @@ class FhirApp:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise FhirError(413, f"Request body over the limit of {limit} bytes", "too-costly")
+                raise _too_large(limit)
             chunks.append(chunk)
             if not msg.get("more_body"):
                 break
         return b"".join(chunks)
 
-    @staticmethod
-    async def _send(send: Any, scope: dict[str, Any], resp: Response) -> None:
-        headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-        ]
-        if resp.content_type and (resp.body or resp.status >= 400):
-            headers.append((b"content-type", _content_type(resp.content_type)))
-        body = b"" if scope.get("method") == "HEAD" or resp.status in (204, 304) else resp.body
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    # -- RSGI (granian's native interface: one call per response) ------------------------------
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            return
+        path: str = scope.path
+        if path != FHIR_MOUNT and not path.startswith(FHIR_MOUNT + "/"):
+            resp = _not_here(path)
+        else:
+            headers: dict[str, str] = {}
+            for k, v in scope.headers.items():
+                headers[k] = f"{headers[k]}, {v}" if k in headers else v
+            req = build_request(
+                scope.method,
+                path,
+                scope.query_string,
+                headers,
+                scope.scheme,
+                scope.server,
+                FHIR_MOUNT,
+                self.settings.public_base,
+            )
+            resp = await self.respond(req, lambda: self._read_rsgi_body(proto))
+        proto.response_bytes(resp.status, _headers(resp), resp.body)
+
+    async def _read_rsgi_body(self, proto: Any) -> bytes:
+        body = await proto()
+        if len(body) > self.settings.max_body:
+            raise _too_large(self.settings.max_body)
+        return body
+
+    def __rsgi_init__(self, loop: Any) -> None:
+        pass
+
+    def __rsgi_del__(self, loop: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.repo.close()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -234,19 +273,26 @@ class FhirApp:
             if msg["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
-                self.executor.shutdown(wait=True)
-                self.repo.close()
+                self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
 @lru_cache(maxsize=16)
-def _content_type(media: str) -> bytes:
-    return f"{media}; charset=utf-8".encode()
+def _content_type(media: str) -> str:
+    return f"{media}; charset=utf-8"
 
 
-def pretty_requested(req: Request) -> bool:
-    return negotiation.pretty(req)
+def _headers(resp: Response) -> list[tuple[str, str]]:
+    headers = list(resp.headers.items())
+    if resp.content_type and (resp.body or resp.status >= 400):
+        headers.append(("content-type", _content_type(resp.content_type)))
+    headers.append(("content-length", str(len(resp.body))))
+    return headers
+
+
+def _too_large(limit: int) -> FhirError:
+    return FhirError(413, f"Request body over the limit of {limit} bytes", "too-costly")
 
 
 def _not_here(path: str) -> Response:

@@ -43,28 +43,51 @@ class Response:
 
 
 def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> Request:
-    rest = scope.get("path", "")[len(mount) :].strip("/")
+    """A Request from an ASGI scope (header names arrive lower-cased, as ASGI requires)."""
+    headers: dict[str, str] = {}
+    for k, v in scope.get("headers", ()):
+        key = k.decode("latin-1")
+        val = v.decode("latin-1")
+        headers[key] = f"{headers[key]}, {val}" if key in headers else val
+    qs = scope.get("query_string", b"")
+    server = scope.get("server") or ("localhost", 80)
+    return build_request(
+        scope["method"],
+        scope.get("path", ""),
+        qs.decode("latin-1") if qs else "",
+        headers,
+        scope.get("scheme", "http"),
+        f"{server[0]}:{server[1]}",
+        mount,
+        public_base,
+    )
+
+
+def build_request(
+    method: str,
+    path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    scheme: str,
+    server: str,
+    mount: str,
+    public_base: str | None,
+) -> Request:
+    rest = path[len(mount) :].strip("/")
     if not rest:
         segments = []
     elif "%" in rest:
         segments = [unquote(s) for s in rest.split("/")]
     else:
         segments = rest.split("/")
-    qs = scope.get("query_string", b"")
-    raw_query = qs.decode("latin-1") if qs else ""
-    query = parse_qsl(raw_query, keep_blank_values=True) if qs else []
-    headers: dict[str, str] = {}
-    for k, v in scope.get("headers", ()):
-        key = k.decode("latin-1").lower()
-        val = v.decode("latin-1")
-        headers[key] = f"{headers[key]}, {val}" if key in headers else val
+    query = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
     if public_base:
         base = public_base.rstrip("/")
     else:
-        host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-        scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+        host = headers.get("host") or server
+        scheme = headers.get("x-forwarded-proto") or scheme
         base = f"{scheme}://{host}{mount}"
-    return Request(scope["method"], segments, query, headers, base, raw_query=raw_query)
+    return Request(method, segments, query, headers, base, raw_query=raw_query)
 
 
 def json_body(req: Request) -> Any:
