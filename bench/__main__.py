@@ -78,8 +78,12 @@ def read_env() -> dict[str, str]:
 # -- HTTP ceiling -----------------------------------------------------------------------------
 def http_ceiling(args, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    variants = [("raw ASGI", "app", [1, 2]), ("Starlette", "starlette_app", [1])]
-    for label, app, threads in variants:
+    variants = [
+        ("raw ASGI", "app", [1, 2], 1),
+        ("Starlette", "starlette_app", [1], 1),
+        ("raw ASGI", "app", [1], 2),  # beside Hygie with 2 workers (one per core)
+    ]
+    for label, app, threads, workers in variants:
         port = free_port()
         cmd = [
             sys.executable,
@@ -88,7 +92,7 @@ def http_ceiling(args, tmp: Path) -> dict[str, Any]:
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(workers),
             "--app",
             app,
         ]
@@ -113,12 +117,12 @@ def http_ceiling(args, tmp: Path) -> dict[str, Any]:
                     warmup=args.warmup,
                 )
                 r["server_command"] = "python -m bench.ceiling_app " + " ".join(cmd[3:])
-                out[f"{app}_t{t}"] = r
+                out[f"{app}_t{t}" if workers == 1 else f"{app}_w{workers}_t{t}"] = r
     return out
 
 
 # -- Hygie over HTTP --------------------------------------------------------------------------
-def hygie_server(url: str, tmp: Path, name: str) -> Server:
+def hygie_server(url: str, tmp: Path, name: str, workers: int = 1) -> Server:
     port = free_port()
     cmd = [
         str(BIN / "hygie"),
@@ -130,11 +134,12 @@ def hygie_server(url: str, tmp: Path, name: str) -> Server:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--server",
         "granian",
     ]
-    return Server(f"hygie {name}", cmd, port, "/fhir/metadata", {}, LOGS / f"hygie-{name}.log")
+    log_name = f"hygie-{name}.log" if workers == 1 else f"hygie-{name}-w{workers}.log"
+    return Server(f"hygie {name}", cmd, port, "/fhir/metadata", {}, LOGS / log_name)
 
 
 def probe(base: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
@@ -220,6 +225,24 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
             except Exception as e:  # noqa: BLE001
                 results[scen] = {"error": repr(e)}
     results["server_log_tail"] = _tail(srv.log)
+    # Reads again with one server process per core, beside the 2-worker ceiling.
+    srv2 = hygie_server(url, tmp, name, workers=2)
+    with srv2:
+        log(f"{name}: wrk read, 2 workers")
+        try:
+            results["read_w2"] = wrk.run(
+                srv2,
+                "read",
+                read_env(),
+                conns=CONNS,
+                threads=1,
+                db_pids=DB_PIDS,
+                duration=args.duration,
+                warmup=args.warmup,
+                per_request=1,
+            )
+        except Exception as e:  # noqa: BLE001
+            results["read_w2"] = {"error": repr(e)}
 
 
 def _tail(path: Path | None, n: int = 30) -> str:

@@ -188,6 +188,14 @@ def render(res: dict[str, Any]) -> str:
             f"-t1: {verdict(read / ceil_rps if read and ceil_rps else None, TARGET_READ)}; "
             f"-t2: {verdict(read2 / ceil2 if read2 and ceil2 else None, TARGET_READ)} |"
         )
+        read_w2 = _get(r, "read_w2", "ok_rps")
+        ceil_w2 = _get(res, "ceiling", "app_w2_t1", "ok_rps")
+        if read_w2 and ceil_w2:
+            w(
+                f"| read by id ≥ 50 % of the HTTP ceiling, 2 workers each | {b} | "
+                f"{n0(read_w2)} req/s = {pct(read_w2, ceil_w2)} of {n0(ceil_w2)} | 50 % | "
+                f"{verdict(read_w2 / ceil_w2, TARGET_READ)} |"
+            )
         create = _get(r, "create", "ok_rps")
         w(
             f"| single creates ≥ 2,000/s | {b} | {n0(create)} /s | 2,000 /s | "
@@ -280,11 +288,15 @@ def render(res: dict[str, Any]) -> str:
         "| errors |"
     )
     w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    labels = {"app": "raw ASGI (the ceiling)", "starlette_app": "Starlette"}
+    labels = {
+        "app": "raw ASGI (the ceiling), granian 1 worker",
+        "starlette_app": "Starlette, granian 1 worker",
+        "app_w2": "raw ASGI (the ceiling), granian 2 workers",
+    }
     for key, r in res.get("ceiling", {}).items():
         app, t = key.rsplit("_t", 1)
         w(
-            f"| {labels.get(app, app)}, granian 1 worker | -t{t} -c{r['connections']} | "
+            f"| {labels.get(app, app)} | -t{t} -c{r['connections']} | "
             f"{n0(r['ok_rps'])} | {n2(r['p50_ms'])} | {n2(r['p99_ms'])} | "
             f"{n2(r['cpu_server_cores'])} | {n2(r['cpu_wrk_cores'])} | "
             f"{n2(r['cpu_other_cores'])} | {n2(r.get('cpu_steal_cores'))} | {_errors(r)} |"
@@ -329,6 +341,14 @@ def render(res: dict[str, Any]) -> str:
                     f"| read by id with wrk -t2, req/s | {n0(r2['ok_rps'])} | "
                     f"{n0(c2['ok_rps'])} (HTTP, -t2) | {pct(r2['ok_rps'], c2['ok_rps'])} | "
                     f"≥ 50 %: {verdict(r2['ok_rps'] / c2['ok_rps'], TARGET_READ)} |"
+                )
+            rw, cw = r.get("read_w2", {}), _get(res, "ceiling", "app_w2_t1", default={})
+            if "ok_rps" in rw and cw:
+                w(
+                    f"| read by id, 2 server processes (granian --workers 2), req/s | "
+                    f"{n0(rw['ok_rps'])} | {n0(cw['ok_rps'])} (HTTP, 2 workers) | "
+                    f"{pct(rw['ok_rps'], cw['ok_rps'])} | "
+                    f"≥ 50 %: {verdict(rw['ok_rps'] / cw['ok_rps'], TARGET_READ)} |"
                 )
         else:
             w(f"| read by id | {_failed(r, 'read')} | | | |")
