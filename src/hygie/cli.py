@@ -26,7 +26,9 @@ def serve(
     workers: int = typer.Option(1, help="Server processes."),
     max_body: int = typer.Option(16 * 1024 * 1024, help="Largest accepted request body, bytes."),
     public_base: str = typer.Option("", help="Public FHIR base URL when behind a proxy."),
-    server: str = typer.Option("granian", help="HTTP server: granian (its native RSGI interface) or uvicorn (ASGI)."),
+    server: str = typer.Option(
+        "granian", help="HTTP server: granian (its native RSGI interface) or uvicorn (ASGI)."
+    ),
 ) -> None:
     """Serve the platform (FHIR base /fhir)."""
     cfg = Config(db=db, max_body=max_body, public_base=public_base or None)

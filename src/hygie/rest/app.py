@@ -51,8 +51,9 @@ class Router:
         self.operations = OperationRegistry()
 
     def route(self, req: Request) -> tuple[Callable[[], Response], bool]:
-        """The handler to run and whether it is QUICK (a bounded primary-key read that may run
-        on the event loop when the database is embedded); raises FhirError 404/405."""
+        """The handler to run, and how: False (on the thread pool), QUICK (a bounded
+        primary-key read that may run on the event loop when the database is embedded) or an
+        async callable (the same read through an asynchronous driver); raises 404/405."""
         api, seg, m = self.api, req.segments, req.method
         ctx = Context.system()
         if m == "HEAD":
@@ -112,7 +113,10 @@ class Router:
             return self._pick(
                 m,
                 {
-                    "GET": (lambda: api.read(ctx, req, t, rid), QUICK),
+                    "GET": (
+                        lambda: api.read(ctx, req, t, rid),
+                        lambda: api.read_async(ctx, req, t, rid),
+                    ),
                     "PUT": (lambda: api.update(ctx, req, t, rid), False),
                     "PATCH": (lambda: api.patch(ctx, req, t, rid), False),
                     "DELETE": (lambda: api.delete(ctx, req, t, rid), False),
@@ -161,6 +165,7 @@ class FhirApp:
         self.router = Router(self.api)
         self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="hygie-db")
         self.inline_reads = repo.backend.dialect == "sqlite"
+        self.async_reads = repo.backend.async_reads
 
     # -- the server-independent part ----------------------------------------------------------
     async def respond(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
@@ -189,6 +194,8 @@ class FhirApp:
         if quick and self.inline_reads:
             # An embedded SQLite primary-key read takes ~20 µs: a thread hop would cost more.
             return handler()
+        if callable(quick) and self.async_reads:
+            return await quick()  # an asynchronous driver: no thread hop either
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, handler)
 

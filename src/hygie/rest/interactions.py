@@ -110,7 +110,12 @@ class Interactions:
 
     # -- instance level ---------------------------------------------------------------------
     def read(self, ctx: Context, req: Request, rtype: str, rid: str) -> Response:
-        s = self.repo.read(ctx, rtype, rid)
+        return self._read_response(req, self.repo.read(ctx, rtype, rid))
+
+    async def read_async(self, ctx: Context, req: Request, rtype: str, rid: str) -> Response:
+        return self._read_response(req, await self.repo.read_async(ctx, rtype, rid))
+
+    def _read_response(self, req: Request, s: Stored) -> Response:
         headers = resource_headers(s)
         if _not_modified(req, s):
             return Response(304, b"", headers, None)

@@ -56,6 +56,11 @@ class Backend(ABC):
         with self.read() as cur:
             return cur.fetchone(sql, args)
 
+    async_reads = False  # True when `aread_one` avoids a thread (an asynchronous driver)
+
+    async def aread_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.read_one(sql, args)
+
     @abstractmethod
     @contextmanager
     def write(self) -> Iterator[Cursor]:

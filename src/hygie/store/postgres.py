@@ -7,7 +7,9 @@ Repository where version order matters.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -50,6 +52,37 @@ class RidAllocator:
                     ).fetchall()
                 self._free = sorted((r[0] for r in rows), reverse=True)
             return self._free.pop()
+
+
+class AsyncReaders:
+    """A few autocommit AsyncConnections of one event loop, for single-statement reads.
+    Deliberately not psycopg_pool's AsyncConnectionPool: it runs background tasks that outlive
+    short-lived loops (tests, server reloads); this one holds only idle connections."""
+
+    SIZE = 8
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.count = 0
+        self.idle: asyncio.Queue[psycopg.AsyncConnection] = asyncio.Queue()
+
+    async def acquire(self) -> psycopg.AsyncConnection:
+        if self.idle.empty() and self.count < self.SIZE:
+            self.count += 1
+            try:
+                return await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, prepare_threshold=1, options=_OPTIONS
+                )
+            except BaseException:
+                self.count -= 1
+                raise
+        return await self.idle.get()
+
+    def release(self, conn: psycopg.AsyncConnection) -> None:
+        if conn.closed:
+            self.count -= 1
+        else:
+            self.idle.put_nowait(conn)
 
 
 class PostgresCursor(Cursor):
@@ -105,6 +138,7 @@ class PostgresBackend(Backend):
         self._local = threading.local()
         self._readers: list[psycopg.Connection] = []
         self._readers_lock = threading.Lock()
+        self._areaders: weakref.WeakKeyDictionary[Any, AsyncReaders] = weakref.WeakKeyDictionary()
         self.rids = RidAllocator()
 
     def read_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -124,6 +158,25 @@ class PostgresBackend(Backend):
         except psycopg.OperationalError:
             self._local.reader = None  # broken connection: the next call opens a new one
             raise
+
+    async_reads = True
+
+    async def aread_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """One statement on an asynchronous autocommit connection of the running event loop:
+        no thread hop, one round trip (each server process has its own loop and readers)."""
+        loop = asyncio.get_running_loop()
+        readers = self._areaders.get(loop)
+        if readers is None:
+            readers = self._areaders[loop] = AsyncReaders(self.url)
+        conn = await readers.acquire()
+        try:
+            cur = await conn.execute(to_pyformat(sql), args)
+            return await cur.fetchone()
+        except BaseException:
+            await conn.close()  # state unknown: never hand it out again
+            raise
+        finally:
+            readers.release(conn)
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:

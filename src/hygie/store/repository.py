@@ -73,6 +73,15 @@ def content_hash(resource: dict[str, Any]) -> bytes:
     return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
+def _current_or_error(row: tuple[Any, ...] | None, rtype: str, rid: str) -> Stored:
+    if row is None:
+        raise not_found(rtype, rid)
+    stored = _to_stored(row)
+    if stored.deleted:
+        raise gone(rtype, rid)
+    return stored
+
+
 def _to_stored(row: tuple[Any, ...]) -> Stored:
     _rid, rtype, rid, version, lu, deleted, method, content = row
     data = content.encode() if isinstance(content, str) else content
@@ -152,15 +161,18 @@ class Repository:
 
     # -- reads --------------------------------------------------------------------------------
     def read(self, ctx: Context, rtype: str, rid: str) -> Stored:
+        self._before_read(ctx, rtype, rid)
+        return _current_or_error(self.backend.read_one(_SELECT_CURRENT, (rtype, rid)), rtype, rid)
+
+    async def read_async(self, ctx: Context, rtype: str, rid: str) -> Stored:
+        """`read` without a thread: for backends with an asynchronous driver (`aread_one`)."""
+        self._before_read(ctx, rtype, rid)
+        row = await self.backend.aread_one(_SELECT_CURRENT, (rtype, rid))
+        return _current_or_error(row, rtype, rid)
+
+    def _before_read(self, ctx: Context, rtype: str, rid: str) -> None:
         self.check_type(rtype)
         self._guard(ctx, "read", rtype, rid)
-        row = self.backend.read_one(_SELECT_CURRENT, (rtype, rid))
-        if row is None:
-            raise not_found(rtype, rid)
-        stored = _to_stored(row)
-        if stored.deleted:
-            raise gone(rtype, rid)
-        return stored
 
     def vread(self, ctx: Context, rtype: str, rid: str, version: str) -> Stored:
         self.check_type(rtype)
