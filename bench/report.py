@@ -598,6 +598,22 @@ def render(res: dict[str, Any]) -> str:
                         w(f"| `{a['function']}` | {a['cum_pct']:.0f} | {n0(a['cum_us_per_op'])} |")
                     w("")
     # -- commands
+    w("## Other benchmarks")
+    w("")
+    w(
+        "- Search latency (token, string, date, reference, chain, `_has`, `_include`, "
+        "`_revinclude`, sorted pages) at 10 k and 100 k resources on both databases, with the "
+        "query plans: `docs/search.md` (`.venv/bin/python -m bench.search`)."
+    )
+    w(
+        "- `$match` latency and the duplicate report over 10 k and 100 k patients: "
+        "`docs/identity.md` (`.venv/bin/python -m bench.identity`)."
+    )
+    w(
+        "- Index extraction per resource type, generated extractor vs the reference walker: "
+        "`.venv/bin/python bench/extract_speed.py`."
+    )
+    w("")
     w("## Exact commands")
     w("")
     w("```sh")
