@@ -9,32 +9,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-FAMILIES = [
-    "Martin",
-    "Bernard",
-    "Dubois",
-    "Thomas",
-    "Robert",
-    "Richard",
-    "Petit",
-    "Durand",
-    "Leroy",
-    "Moreau",
-    "Simon",
-    "Laurent",
-    "Lefèvre",
-    "Michel",
-    "Garcia",
-    "David",
-    "Bertrand",
-    "Roux",
-    "Vincent",
-    "Fournier",
-    "Morel",
-    "Girard",
-    "André",
-    "Mercier",
-]
+from hygie.demo.names import FAMILY
+
+FAMILIES = list(FAMILY[:24])  # the demo population's names (hygie.demo.names)
 GIVEN_F = ["Camille", "Léa", "Manon", "Chloé", "Inès", "Jade", "Louise", "Zoé", "Émma", "Anaïs"]
 GIVEN_M = ["Lucas", "Hugo", "Louis", "Gabriel", "Jules", "Arthur", "Raphaël", "Noé", "Théo"]
 CITIES = [

@@ -9,38 +9,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-FAMILIES = [
-    "Martin",
-    "Bernard",
-    "Dubois",
-    "Thomas",
-    "Robert",
-    "Richard",
-    "Petit",
-    "Durand",
-    "Leroy",
-    "Moreau",
-    "Simon",
-    "Laurent",
-    "Lefèvre",
-    "Michel",
-    "Garcia",
-    "David",
-    "Bertrand",
-    "Roux",
-    "Vincent",
-    "Fournier",
-    "Morel",
-    "Girard",
-    "André",
-    "Mercier",
-    "De La Fontaine",
-    "Le Gall",
-    "Hélie",
-    "Bonnet",
-    "Dupont",
-    "Lambert",
-]
+from hygie.demo.names import FAMILY
+
+FAMILIES = [*FAMILY[:24], "De La Fontaine", "Le Gall", "Hélie", "Bonnet", "Dupont", "Lambert"]
 GIVEN = [
     "Camille",
     "Léa",

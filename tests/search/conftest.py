@@ -7,7 +7,7 @@ PostgreSQL by overriding these two fixtures with the store's.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -15,6 +15,8 @@ import pytest
 
 from hygie.search import INDEX_TABLES, extract, index_ddl
 from hygie.store.base import Cursor
+from hygie.store.postgres import PostgresCursor
+from hygie.store.sqlite import SQLiteCursor
 
 CORE_DDL = [
     """CREATE TABLE resources (rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
@@ -24,49 +26,8 @@ CORE_DDL = [
 BASE = "http://test/fhir"
 
 
-class SqliteCursor(Cursor):
-    dialect = "sqlite"
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
-        self.conn.execute(sql, args)
-
-    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self.conn.execute(sql, args).fetchone()
-
-    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, args).fetchall()
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, rows)
-
-    def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
-        return self.conn.execute(sql, args).fetchone()[0]
-
-
-class PostgresCursor(SqliteCursor):
-    dialect = "postgres"  # type: ignore[assignment]
-
-    def _run(self, sql: str, args: Sequence[Any]) -> Any:
-        return self.conn.execute(sql.replace("?", "%s"), list(args))
-
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
-        self._run(sql, args)
-
-    def fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self._run(sql, args).fetchone()
-
-    def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._run(sql, args).fetchall()
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(sql.replace("?", "%s"), rows)
-
-    def insert_returning_id(self, sql: str, args: Sequence[Any]) -> int:
-        return self._run(sql, args).fetchone()[0]
+# the store's own cursors, over connections these fixtures open themselves
+SqliteCursor = SQLiteCursor
 
 
 PG_CORE_DDL = [
