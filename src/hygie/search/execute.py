@@ -39,7 +39,8 @@ def _link(base: str, path: str, applied: list[tuple[str, str]], cursor: str | No
     if cursor:
         params.append(("_cursor", cursor))
     query = urlencode(params, safe=":|,/$")
-    return f"{base}/{path}?{query}" if query else f"{base}/{path}"
+    url = f"{base}/{path}" if path else base  # a system search has no type in its path
+    return f"{url}?{query}" if query else url
 
 
 def _path(q: SearchQuery, compartment: tuple[str, str] | None) -> str:
