@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hygie.search import fastvalues as fv
-from hygie.search._model import children, code_system, is_known_type
+from hygie.search._model import is_known_type
 from hygie.search.paths import (
     _AS,
     _EXISTS_NOT_FALSE,
@@ -44,6 +44,7 @@ from hygie.search.paths import (
     _WHERE_EQ,
     Unsupported,
     _type_name,
+    field_options,
     parts_for,
     split_top,
 )
@@ -82,16 +83,7 @@ def _compile_seg(seg: str, contexts: frozenset[str]) -> tuple[tuple[Any, ...], f
     if m := _EXTENSION.fullmatch(seg):
         return ("ext", m.group(1)), frozenset({"Extension"})
     if _FIELD.fullmatch(seg):
-        options = {c: children(c, seg) for c in contexts}
-        options = {c: o for c, o in options.items() if o}
-        if not options:
-            raise Unsupported(f"unknown element {seg!r} in {sorted(contexts)}")
-        systems = {
-            (c, key): sys_
-            for c, opts in options.items()
-            for key, ftype, _n in opts
-            if ftype == "code" and (sys_ := code_system(c, key))
-        }
+        options, systems = field_options(seg, contexts)
         nctxs = frozenset(nctx for opts in options.values() for _k, _t, nctx in opts)
         return ("field", seg, options, systems), nctxs
     raise Unsupported(seg)

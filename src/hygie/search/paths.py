@@ -9,7 +9,7 @@ every value comes out with its FHIR type. Anything else is compiled once by fhir
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hygie.search._model import children, code_system, is_known_type, max_one
@@ -149,6 +149,21 @@ def _type_name(name: str) -> str:
     return lowered if is_known_type(lowered) else name
 
 
+def field_options(seg: str, contexts: Iterable[str]) -> tuple[Options, dict[tuple[str, str], str]]:
+    """The child elements named `seg` of each context type, and the code systems implied by
+    the required bindings of those that are `code`s."""
+    options = {c: o for c in contexts if (o := children(c, seg))}
+    if not options:
+        raise Unsupported(f"unknown element {seg!r} in {sorted(contexts)}")
+    systems = {
+        (c, key): sys_
+        for c, opts in options.items()
+        for key, ftype, _n in opts
+        if ftype == "code" and (sys_ := code_system(c, key))
+    }
+    return options, systems
+
+
 def _compile_steps(segments: list[str], contexts: set[str]) -> tuple[list, set[str]]:
     steps = []
     for seg in segments:
@@ -164,16 +179,7 @@ def _compile_steps(segments: list[str], contexts: set[str]) -> tuple[list, set[s
             steps.append(_extension_step(m.group(1)))
             contexts = {"Extension"}
         elif _FIELD.fullmatch(seg):
-            options = {c: children(c, seg) for c in contexts}
-            options = {c: o for c, o in options.items() if o}
-            if not options:
-                raise Unsupported(f"unknown element {seg!r} in {sorted(contexts)}")
-            systems = {
-                (c, key): sys_
-                for c, opts in options.items()
-                for key, ftype, _n in opts
-                if ftype == "code" and (sys_ := code_system(c, key))
-            }
+            options, systems = field_options(seg, contexts)
             steps.append(_field_step(options, systems))
             contexts = {nctx for opts in options.values() for _k, _t, nctx in opts}
         else:

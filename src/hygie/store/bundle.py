@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from hygie.fhir import definitions
-from hygie.fhir.outcome import FhirError, invalid, operation_outcome
+from hygie.fhir.outcome import FhirError, invalid
 from hygie.store.context import Context
 from hygie.store.records import Stored, WriteResult, new_id
 
@@ -461,4 +461,4 @@ def response_entry(r: WriteResult) -> dict[str, Any]:
     return entry
 
 
-__all__ = ["BundleProcessor", "operation_outcome", "status_line"]
+__all__ = ["BundleProcessor", "status_line"]

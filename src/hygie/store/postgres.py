@@ -114,12 +114,6 @@ class PostgresCursor(Cursor):
         assert row is not None
         return row[0]
 
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Bulk load with COPY (the fast path for imports)."""
-        with self.cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-
 
 class PostgresBackend(Backend):
     dialect = "postgres"

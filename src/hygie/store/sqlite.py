@@ -162,7 +162,3 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
     return url[len("sqlite:///") :], options
-
-
-def sqlite_path(url: str) -> str:
-    return parse_sqlite_url(url)[0]
