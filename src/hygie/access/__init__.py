@@ -1,0 +1,1 @@
+"""Who may do what: SMART scopes and the shared-record access policy, enforced by the Repository."""
