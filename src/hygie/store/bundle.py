@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -195,6 +195,24 @@ def _conditional_refs(node: Any, found: set[str]) -> None:
             _conditional_refs(v, found)
 
 
+class BundleHandler(Protocol):
+    """A service's own processing of the Bundles it recognises (e.g. IHE MHD ITI-65), registered
+    in `Repository.bundle_handlers`; it validates the Bundle as a whole and normally hands it
+    back to `processor.process(..., handlers=False)` to run as an ordinary transaction."""
+
+    def accepts(self, bundle: dict[str, Any]) -> bool: ...
+
+    def process(
+        self,
+        ctx: Context,
+        bundle: dict[str, Any],
+        *,
+        base: str,
+        processor: BundleProcessor,
+        prefer_minimal: bool,
+    ) -> dict[str, Any]: ...
+
+
 class BundleProcessor:
     """Runs batch and transaction Bundles against a Repository."""
 
@@ -202,10 +220,22 @@ class BundleProcessor:
         self.repo = repo
 
     def process(
-        self, ctx: Context, bundle: Any, *, base: str, prefer_minimal: bool = False
+        self,
+        ctx: Context,
+        bundle: Any,
+        *,
+        base: str,
+        prefer_minimal: bool = False,
+        handlers: bool = True,
     ) -> dict[str, Any]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise invalid("Expected a Bundle resource")
+        if handlers:
+            for handler in getattr(self.repo, "bundle_handlers", ()):
+                if handler.accepts(bundle):
+                    return handler.process(
+                        ctx, bundle, base=base, processor=self, prefer_minimal=prefer_minimal
+                    )
         kind = bundle.get("type")
         if kind not in ("transaction", "batch"):
             raise invalid(
@@ -461,4 +491,4 @@ def response_entry(r: WriteResult) -> dict[str, Any]:
     return entry
 
 
-__all__ = ["BundleProcessor", "status_line"]
+__all__ = ["BundleHandler", "BundleProcessor", "status_line"]

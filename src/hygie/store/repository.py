@@ -23,6 +23,7 @@ from hygie.fhir import definitions
 from hygie.fhir.outcome import FhirError, gone, info_outcome, invalid, not_found
 from hygie.fhir.validation import validate
 from hygie.search.schema import INDEX_TABLES
+from hygie.store import outbox
 from hygie.store.base import Backend, Cursor
 from hygie.store.bulk import store_batch
 from hygie.store.context import Context, Guard
@@ -53,6 +54,10 @@ _DELETE_INDEX = {t: f"DELETE FROM {t} WHERE rid = ?" for t in INDEX_TABLES}
 # caller and the current version (None when the write creates); it raises FhirError to refuse.
 # A hook with a `resource_types` attribute is called for those types only.
 WriteHook = Callable[[Context, dict[str, Any], Stored | None], None]
+# An event hook sees each version just written (a deletion too), inside the write transaction,
+# and returns the events (topic, payload) to append to the outbox in that same transaction
+# (`store/outbox.py`). A hook with a `resource_types` attribute is called for those types only.
+EventHook = Callable[[Context, Stored], Iterable[tuple[str, dict[str, Any]]]]
 
 
 def valid_id(rid: str) -> bool:
@@ -123,6 +128,8 @@ class Repository:
         self.backend = backend
         self.guards = list(guards)
         self.before_write: list[WriteHook] = []
+        self.after_write: list[EventHook] = []
+        self.bundle_handlers: list[Any] = []  # see store/bundle.py BundleHandler
         self.clock = Clock()
         backend.create_schema(full_ddl(backend.dialect))
         self._record_schema_version()
@@ -339,6 +346,14 @@ class Repository:
     def _hooks_for(self, rtype: str) -> list[WriteHook]:
         return [h for h in self.before_write if rtype in getattr(h, "resource_types", (rtype,))]
 
+    def _events_for(self, rtype: str) -> list[EventHook]:
+        return [h for h in self.after_write if rtype in getattr(h, "resource_types", (rtype,))]
+
+    def _emit(self, cur: Cursor, ctx: Context | None, stored: Stored) -> None:
+        """Outbox rows for a version just written, in the same transaction."""
+        for hook in self._events_for(stored.rtype):
+            outbox.enqueue(cur, hook(ctx or Context.system(), stored), stored.last_updated)
+
     def _run_hooks(self, cur: Cursor, p: Prepared, rid: str | None) -> None:
         hooks = self._hooks_for(p.rtype)
         if hooks:
@@ -384,7 +399,9 @@ class Repository:
         self._write_index(cur, key, p.index, replace=False)
         if p.rtype == "SearchParameter":
             search.parameter_written(cur, p.resource)
-        return WriteResult(Stored(p.rtype, rid, 1, lu, False, method, content), 201)
+        stored = Stored(p.rtype, rid, 1, lu, False, method, content)
+        self._emit(cur, p.ctx, stored)
+        return WriteResult(stored, 201)
 
     def _lock_current(self, cur: Cursor, rtype: str, rid: str) -> tuple[Any, ...] | None:
         lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
@@ -420,7 +437,9 @@ class Repository:
         if p.rtype == "SearchParameter":
             search.parameter_written(cur, p.resource)
         status = 201 if deleted else 200
-        return WriteResult(Stored(p.rtype, rid, version + 1, lu, False, method, content), status)
+        stored = Stored(p.rtype, rid, version + 1, lu, False, method, content)
+        self._emit(cur, p.ctx, stored)
+        return WriteResult(stored, status)
 
     def _insert_or_retry(
         self, cur: Cursor, p: Prepared, rid: str, if_match: int | None, method: str
@@ -476,6 +495,7 @@ class Repository:
         if rtype == "SearchParameter":
             search.parameter_written(cur, None)
         stored = Stored(rtype, rid, version + 1, lu, True, "DELETE", None)
+        self._emit(cur, None, stored)
         return WriteResult(stored, 200, info_outcome(f"Deleted {rtype}/{rid}"))
 
     # -- history ------------------------------------------------------------------------------
@@ -543,7 +563,10 @@ class Repository:
         ids = [(p.rtype, p.resource.get("id")) for p in prepared if p.resource.get("id")]
         one_by_one = (
             len(set(ids)) != len(ids)  # several versions of one resource: in order
-            or any(self._hooks_for(p.rtype) or p.rtype == "SearchParameter" for p in prepared)
+            or any(
+                self._hooks_for(p.rtype) or self._events_for(p.rtype) or p.rtype == "SearchParameter"
+                for p in prepared
+            )
         )
 
         def job(cur: Cursor) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from hygie.search.schema import index_ddl
 from hygie.store.base import Dialect
+from hygie.store.outbox import outbox_ddl
 
 SCHEMA_VERSION = 1
 
@@ -52,4 +53,4 @@ def core_ddl(dialect: Dialect) -> list[str]:
 
 
 def full_ddl(dialect: Dialect) -> list[str]:
-    return core_ddl(dialect) + index_ddl(dialect)
+    return core_ddl(dialect) + index_ddl(dialect) + outbox_ddl(dialect)
