@@ -4,7 +4,7 @@ search engine supports, and the system-level interactions."""
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -50,8 +50,15 @@ def _resource_entry(rtype: str, params: list[dict[str, Any]]) -> dict[str, Any]:
     return entry
 
 
-@cache
-def _statement_body() -> dict[str, Any]:
+def _not_supported() -> str:
+    items = "; ".join(f"`{k}`: {v}" for k, v in search.NOT_SUPPORTED.items())
+    return f"Search parameters and features not supported (a search using them is a 400): {items}."
+
+
+@lru_cache(maxsize=4)
+def _statement_body(generation: int) -> dict[str, Any]:
+    """`generation`: of the custom SearchParameters (search.registry), listed with the official
+    ones; a new generation builds a new statement."""
     supported = search.supported_parameters()
     resources = [
         _resource_entry(t, supported.get(t, [])) for t in sorted(definitions.resource_types())
@@ -69,6 +76,7 @@ def _statement_body() -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "documentation": _not_supported(),
                 "resource": resources,
                 "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS],
                 "searchParam": supported.get("*", []),
@@ -77,8 +85,14 @@ def _statement_body() -> dict[str, Any]:
     }
 
 
-@cache
 def capability_statement(base: str) -> bytes:
-    body = dict(_statement_body())
+    # a SearchParameter created or deleted (here or by another process) changes the statement
+    search.refresh_custom()
+    return _statement(base, search.custom_generation())
+
+
+@lru_cache(maxsize=16)
+def _statement(base: str, generation: int) -> bytes:
+    body = dict(_statement_body(generation))
     body["implementation"] = {"description": "Hygie FHIR R4 server", "url": base}
     return orjson.dumps(body)

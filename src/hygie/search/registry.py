@@ -82,11 +82,20 @@ def params_for(rtype: str) -> dict[str, SearchParam]:
     return merged
 
 
+_generation = [0]  # bumped whenever the custom parameters change (the CapabilityStatement)
+
+
+def generation() -> int:
+    """Changes whenever the set of custom parameters does (keys caches built from it)."""
+    return _generation[0]
+
+
 def custom_changed() -> None:
     from hygie.search.index import _plan
 
     _merged.clear()
     _plan.cache_clear()
+    _generation[0] += 1
 
 
 @cache

@@ -171,6 +171,80 @@ def driven_select(
     return f"{outer} ORDER BY {', '.join(order)} LIMIT ?", [*args, limit]
 
 
+def chunk_select(
+    q: SearchQuery,
+    compartment: Compartment,
+    drv: Driver,
+    cursor: Cursor | None,
+    back: bool,
+    chunk: int,
+) -> SQL:
+    """PostgreSQL, one sort key: the next `chunk` entries of the sort index after the cursor,
+    each with its resource and `ok` (1 when it matches the filter and is the resource's
+    representative value). Rows: (rid, rtype, id, content, s0, ok) in page order.
+
+    The LIMIT sits on the scan of the sort index itself, so the planner can only read the index
+    in order from the cursor: without it, a cursor deep inside a run of equal values (page 50
+    of `_sort=family`) made PostgreSQL estimate a handful of rows after the seek, fetch every
+    remaining row through a bitmap scan and sort them (75 ms instead of 1.4 ms at 100 k)."""
+    col = f"s.{drv.column}"
+    agg = "MAX" if drv.desc else "MIN"
+    ahead = drv.desc == back  # the scan runs towards larger values
+    direction = "" if ahead else " DESC"
+    with fenced():
+        wsql, wargs = where(q, compartment, "postgres", type_index=False)
+    cand = f"SELECT s.rid, {col} AS v FROM {drv.table} s WHERE s.param = ? AND {col} IS NOT NULL"
+    cargs: list[Any] = [drv.key]
+    if cursor is not None:
+        # the first term is an index range on every sort index; the row comparison orders ties
+        cand += f" AND {col} {'>=' if ahead else '<='} ? AND ({col}, s.rid) {'>' if ahead else '<'} (?, ?)"
+        cargs += [cursor.keys[0], cursor.keys[0], cursor.rid]
+    cand += f" ORDER BY {col}{direction}, s.rid{direction} LIMIT ?"
+    cargs.append(chunk)
+    sql = (
+        "SELECT c.rid, r.rtype, r.id, r.content, c.v AS s0,"
+        f" CASE WHEN r.rid IS NOT NULL AND {wsql} AND c.v = (SELECT {agg}(x.{drv.column})"
+        f" FROM {drv.table} x WHERE x.rid = c.rid AND +x.param = ?) THEN 1 ELSE 0 END AS ok"
+        f" FROM ({cand}) c LEFT JOIN resources r ON r.rid = c.rid"
+        f" ORDER BY c.v{direction}, c.rid{direction}"
+    )
+    return sql, [*wargs, drv.key, *cargs]
+
+
+_CHUNK_MAX = 5000
+
+
+def _driven_chunks(
+    cur: DbCursor,
+    q: SearchQuery,
+    compartment: Compartment,
+    drv: Driver,
+    cursor: Cursor | None,
+    back: bool,
+    limit: int,
+) -> list[Row]:
+    out: list[Row] = []
+    seen: set[int] = set()
+    chunk = 2 * limit + 8
+    while len(out) < limit:
+        rows = cur.fetchall(*chunk_select(q, compartment, drv, cursor, back, chunk))
+        matched = 0
+        for row in rows:
+            if row[5] and row[0] not in seen:  # ties between two values of one resource
+                seen.add(row[0])
+                matched += 1
+                out.append(row[:5])
+                if len(out) == limit:
+                    return out
+        if len(rows) < chunk:
+            break  # the index has no more entries
+        cursor = Cursor([rows[-1][4]], int(rows[-1][0]), back)
+        # a selective filter: read further at once (its rate in this chunk, doubled)
+        wanted = (limit - len(out)) * len(rows) * 2 // max(1, matched)
+        chunk = min(_CHUNK_MAX, max(2 * chunk, wanted))
+    return out
+
+
 def _driven(
     cur: DbCursor,
     q: SearchQuery,
@@ -181,6 +255,8 @@ def _driven(
     limit: int,
 ) -> list[Row]:
     nkeys = len(q.sort)
+    if nkeys == 1 and cur.dialect == "postgres":
+        return _driven_chunks(cur, q, compartment, drv, cursor, back, limit)
     out: list[Row] = []
     seen: set[int] = set()
     while len(out) < limit:
