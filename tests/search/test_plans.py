@@ -9,7 +9,7 @@ import pytest
 
 from hygie.search import index_ddl, param_key, parse
 from hygie.search.paging import Cursor
-from hygie.search.sorting import _driver, driven_select
+from hygie.search.sorting import _driver, chunk_select, driven_select
 from hygie.search.sql import page_select
 
 CORE = """CREATE TABLE resources (rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
@@ -54,6 +54,8 @@ def _driven_sql(rtype, query, dialect, cursor):
     drv = _driver(q)
     assert drv is not None
     keyed = Cursor(["8" if drv.table == "idx_string" else 15_000_000], 7) if cursor else None
+    if dialect == "postgres" and len(q.sort) == 1:
+        return chunk_select(q, None, drv, keyed, False, 50)  # what sorting._driven runs there
     return driven_select(q, None, dialect, drv, keyed, False, 21)
 
 
@@ -126,6 +128,12 @@ def _seed(conn, n=20_000):
         " md5(g::text) FROM generate_series(1, %s::int) g, unnest(ARRAY[%s, %s]) k",
         (half, keys["family"], keys["name"]),
     )
+    # given names: 5 values over 10,000 patients, runs of 2,000 equal sort values
+    conn.execute(
+        "INSERT INTO idx_string (rid, param, value_norm, value) SELECT g, %s, 'given' || (g %% 5),"
+        " 'Given' FROM generate_series(1, %s::int) g",
+        (param_key("Patient", "given"), half),
+    )
     conn.execute(
         "INSERT INTO idx_token (rid, param, system, code) SELECT g, %s, 'x',"
         " CASE WHEN g %% 2 = 0 THEN 'male' ELSE 'female' END FROM generate_series(1, %s::int) g",
@@ -182,3 +190,63 @@ def test_sorted_pages_are_driven_on_postgres(pg, rtype, query, index):
     assert not [ln for ln in plan.split("\n") if ln.strip().lstrip("-> ").startswith("Sort  ")], (
         plan
     )
+
+
+def _numbered(sql):
+    n = 0
+
+    def next_mark(_):
+        nonlocal n
+        n += 1
+        return f"${n}"
+
+    import re
+
+    return re.sub(r"\?", next_mark, sql)
+
+
+@pytest.mark.parametrize("generic", [False, True])
+@pytest.mark.parametrize(
+    ("query", "cursor", "index"),
+    [
+        # deep inside a run of 2,000 equal values: PostgreSQL used to estimate a few rows after
+        # the seek, fetch all the rest through a bitmap scan and sort them (page 50 of
+        # `_sort=family` cost 50x page 1)
+        ("_sort=given", Cursor(["given2"], 6_002), "idx_string_v"),
+        ("_sort=-given", Cursor(["given2"], 6_002), "idx_string_v"),
+        ("_sort=family", Cursor(["8"], 7), "idx_string_v"),
+        ("_sort=-date", Cursor([15_000_000], 7), "idx_date_h"),
+        ("gender=male&_sort=given", Cursor(["given1"], 3_001), "idx_string_v"),
+    ],
+)
+def test_sorted_keyset_page_reads_its_index_in_order_on_postgres(pg, query, cursor, index, generic):
+    """The page after a keyset cursor reads the sort index in order from the cursor, whatever
+    the planner estimates: with the cursor values (custom plan) and without them (the generic
+    plan of a prepared statement, which the store's connections use after a few executions)."""
+    rtype = "Observation" if "date" in query else "Patient"
+    q = _query(rtype, query)
+    drv = _driver(q)
+    sql, args = chunk_select(q, None, drv, cursor, False, 50)
+    if generic:
+        types = ["bigint" if isinstance(a, int) else "text" for a in args]
+        pg.execute("DEALLOCATE ALL")
+        pg.execute(f"PREPARE page ({', '.join(types)}) AS {_numbered(sql)}")
+        pg.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            from psycopg import sql as pgsql
+
+            values = ", ".join(pgsql.Literal(a).as_string(pg) for a in args)
+            rows = pg.execute(f"EXPLAIN EXECUTE page ({values})").fetchall()
+        finally:
+            pg.execute("RESET plan_cache_mode")
+            pg.execute("DEALLOCATE page")
+        plan = "\n".join(r[0] for r in rows)
+    else:
+        plan = _pg_plan(pg, sql, args)
+    lines = [ln.strip().lstrip("-> ").strip() for ln in plan.split("\n") if "(cost=" in ln]
+    scan = next(i for i, ln in enumerate(lines) if index in ln)
+    assert lines[scan].startswith(("Index Only Scan", "Index Scan")), plan
+    assert lines[scan - 1].startswith(("Limit", "Incremental Sort")), plan
+    assert not [ln for ln in lines if ln.startswith("Sort  ")], plan  # no sort of all the rest
+    driving = f" on {drv.table} s "
+    assert not [ln for ln in lines if driving in ln and not ln.startswith("Index")], plan
