@@ -24,17 +24,21 @@ def lookup_current(cur: Cursor, keys: list[tuple[str, str]]) -> dict[tuple[str, 
     """(rtype, id) -> (rid, version, last_updated, deleted, hash), locked on PostgreSQL."""
     found: dict[tuple[str, str], tuple] = {}
     lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start : start + _LOOKUP_CHUNK]
-        values = ", ".join(["(?, ?)"] * len(chunk))
-        args = [x for pair in chunk for x in pair]
-        rows = cur.fetchall(
-            "SELECT rtype, id, rid, version, last_updated, deleted, hash FROM resources"
-            f" WHERE (rtype, id) IN (VALUES {values}){lock}",
-            args,
-        )
-        for rtype, rid, *rest in rows:
-            found[(rtype, rid)] = tuple(rest)
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    # `rtype = ? AND id IN (...)` probes the (rtype, id) index once per id on both databases;
+    # `(rtype, id) IN (VALUES ...)` scanned the whole table per chunk (quadratic loads)
+    for rtype, ids in by_type.items():
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start : start + _LOOKUP_CHUNK]
+            rows = cur.fetchall(
+                "SELECT rtype, id, rid, version, last_updated, deleted, hash FROM resources"
+                f" WHERE rtype = ? AND id IN ({', '.join('?' * len(chunk))}){lock}",
+                [rtype, *chunk],
+            )
+            for rt, rid, *rest in rows:
+                found[(rt, rid)] = tuple(rest)
     return found
 
 
