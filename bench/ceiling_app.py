@@ -3,6 +3,8 @@
 `app` is raw ASGI: a dict lookup of a stored ~600-byte Patient body (the same resources,
 with the same server meta, as Hygie stores for the read benchmark), sent as
 application/fhir+json. `starlette_app` is the same with Starlette routing, for context.
+`any_app` answers every request (any method, any path; the body is read and dropped) with the
+same stored Patient: the trivial endpoint against which bench.load measures its own ceiling.
 Served exactly as `hygie serve` serves Hygie (granian, ASGI interface, same options):
 
     python -m bench.ceiling_app --port 8081 [--workers 1] [--app app|starlette_app]
@@ -63,6 +65,39 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
+_ANY_BODY = b""
+
+
+async def any_app(scope, receive, send):
+    global _ANY_BODY
+    if scope["type"] == "lifespan":
+        return await app(scope, receive, send)
+    if not _ANY_BODY:
+        _ANY_BODY = next(iter(BODIES.values()))
+    more = True
+    while more:  # drain the request body, as a server must
+        msg = await receive()
+        more = msg.get("more_body", False)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_HEADERS_CT, (b"content-length", str(len(_ANY_BODY)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": _ANY_BODY})
+
+
+async def any_rsgi(scope, proto):
+    """`any_app` on granian's native RSGI interface (as `hygie serve` runs Hygie): the least
+    Python work per request, so the fastest trivial endpoint this machine can serve."""
+    global _ANY_BODY
+    if not _ANY_BODY:
+        _ANY_BODY = next(iter(BODIES.values()))
+    await proto()  # the request body, read and dropped
+    proto.response_bytes(200, [("content-type", "application/fhir+json; charset=utf-8")], _ANY_BODY)
+
+
 def _starlette():
     from starlette.applications import Starlette
     from starlette.responses import Response
@@ -85,7 +120,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8081)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--app", default="app", choices=["app", "starlette_app"])
+    ap.add_argument("--app", default="app", choices=["app", "starlette_app", "any_app", "any_rsgi"])
     ap.add_argument("--server", default="granian", choices=["granian", "uvicorn"])
     args = ap.parse_args()
     target = f"bench.ceiling_app:{args.app}"
@@ -104,7 +139,7 @@ def main() -> None:
         target,
         address=args.host,
         port=args.port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI if args.app.endswith("_rsgi") else Interfaces.ASGI,
         workers=args.workers,
         log_level="warning",
         backlog=2048,
