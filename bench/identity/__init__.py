@@ -17,19 +17,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from hygie.demo.population import Directory, make_patient
+from bench.identity.people import person
 from hygie.services.identity import duplicates, matching
 from hygie.store import Context, open_repository
 
 BASE = "http://bench/fhir"
-_DIRECTORY = Directory(("org",), ("pra-0", "pra-1", "pra-2"), ("org", "org", "org"))
 
 
 def _person(seed: int, n: int) -> dict[str, Any]:
-    p = make_patient(random.Random(f"{seed}:patient:{n}"), n, _DIRECTORY)
-    for key in ("generalPractitioner", "managingOrganization", "telecom", "address"):
-        p.pop(key, None)
-    return p
+    return person(seed, n)
 
 
 def variant(p: dict[str, Any], rng: random.Random) -> dict[str, Any]:
