@@ -137,6 +137,7 @@ def hygie_server(url: str, tmp: Path, name: str, workers: int = 1) -> Server:
         str(workers),
         "--server",
         "granian",
+        "--open",  # the bare FHIR path, no tokens (the policy-on runs say otherwise)
     ]
     log_name = f"hygie-{name}.log" if workers == 1 else f"hygie-{name}-w{workers}.log"
     return Server(f"hygie {name}", cmd, port, "/fhir/metadata", {}, LOGS / log_name)

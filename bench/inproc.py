@@ -177,7 +177,7 @@ def asgi_requests(url: str, kind: str, n: int = 3000, profile: bool = False) -> 
 
     from hygie.rest.app import Settings, create_app
 
-    app = create_app(url, Settings())
+    app = create_app(url, Settings(open=True))  # no authentication: the bare FHIR path
     rng = random.Random(1)
     bodies = [orjson.dumps(data.patient(300_000 + i)) for i in range(200)]
 

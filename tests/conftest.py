@@ -254,8 +254,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def app_settings() -> Settings:
-    """Override with `@pytest.mark.parametrize("app_settings", [Settings(...)])`."""
-    return Settings(threads=8)
+    """Override with `@pytest.mark.parametrize("app_settings", [Settings(...)])`.
+
+    Open (no authentication: every request acts as the server itself), explicitly: these tests
+    are about FHIR semantics. The secure app (tokens required) is `secure_app` in tests/auth."""
+    return Settings(threads=8, open=True)
 
 
 @pytest.fixture
@@ -283,10 +286,20 @@ async def client(app, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
 class LiveServer:
     """`hygie serve` in its own process group, so SIGKILL reaches granian and its workers."""
 
-    def __init__(self, db_url: str, workdir: Path, server: str = "granian") -> None:
+    def __init__(
+        self,
+        db_url: str,
+        workdir: Path,
+        server: str = "granian",
+        *,
+        secure: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db_url = db_url
         self.workdir = workdir
         self.server = server
+        self.secure = secure  # False: `hygie serve --open` (no tokens), explicitly
+        self.env = env or {}
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -311,8 +324,15 @@ class LiveServer:
             "--server",
             self.server,
         ]
+        if not self.secure:
+            cmd.append("--open")
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+            env={**os.environ, **self.env},
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -361,13 +381,20 @@ class LiveServer:
 
 @pytest.fixture
 def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Call with a database URL (and optionally server="uvicorn"); returns a started LiveServer."""
+    """Call with a database URL (and optionally server="uvicorn"; secure=True to require tokens;
+    env={…} for HYGIE_* settings); returns a started LiveServer."""
     servers: list[LiveServer] = []
 
-    def start(db_url: str, server: str = "granian") -> LiveServer:
+    def start(
+        db_url: str,
+        server: str = "granian",
+        *,
+        secure: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> LiveServer:
         workdir = tmp_path / f"live-{len(servers)}"
         workdir.mkdir()
-        live = LiveServer(db_url, workdir, server)
+        live = LiveServer(db_url, workdir, server, secure=secure, env=env)
         servers.append(live)
         live.start()
         return live

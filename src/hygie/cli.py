@@ -29,14 +29,25 @@ def serve(
     server: str = typer.Option(
         "granian", help="HTTP server: granian (its native RSGI interface) or uvicorn (ASGI)."
     ),
+    open_: bool = typer.Option(
+        False,
+        "--open",
+        help="No authentication: every request acts as the server itself. For benchmarks and "
+        "development only; by default every FHIR request needs a bearer token.",
+    ),
 ) -> None:
-    """Serve the platform (FHIR base /fhir)."""
-    cfg = Config(db=db, max_body=max_body, public_base=public_base or None)
+    """Serve the platform (FHIR base /fhir; login and OpenID Connect provider under /auth)."""
+    cfg = Config(db=db, max_body=max_body, public_base=public_base or None, open=open_)
     os.environ.update(cfg.to_env())
     from hygie.store import open_repository
 
     open_repository(db).close()  # create the schema once, before workers start
-    typer.echo(f"Hygie serving http://{host}:{port}/fhir  (database {_redact(db)})")
+    if not open_:
+        from hygie.auth.install import prepare
+
+        prepare(db)  # the authentication tables and the first signing key, once
+    mode = "OPEN: no authentication (development only)" if open_ else "tokens required"
+    typer.echo(f"Hygie serving http://{host}:{port}/fhir  (database {_redact(db)}; {mode})")
     if server == "uvicorn":
         import uvicorn
 
@@ -98,6 +109,30 @@ def demo(
     from hygie.demo import run_demo
 
     raise typer.Exit(run_demo(db, if_empty=if_empty, patients=patients, seed=seed))
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., "--out", help="Directory for the NDJSON files (created)."),  # noqa: B008
+    patients: int = typer.Option(1000, help="Number of synthetic patients."),
+    seed: int = typer.Option(2026, help="Seed (same seed and size, byte-identical files)."),
+    gzip: bool = typer.Option(False, "--gzip", help="Write .ndjson.gz files."),
+    workers: int = typer.Option(
+        1, help="Processes that render blocks of patients (0: one per CPU); same output."
+    ),
+) -> None:
+    """Write a synthetic French population as NDJSON, one file per resource type.
+
+    Families with legal representatives, test INS/NIR, practitioners (RPPS), organisations
+    (FINESS), encounters, observations, conditions, immunizations, prescriptions and
+    dispensations, documents with small PDF reports, imaging studies, appointments. Every
+    reference resolves inside the files; load them with `hygie import DIR`.
+    """
+    from hygie.demo.generate import run_generate
+
+    raise typer.Exit(
+        run_generate(out, patients=patients, seed=seed, compress=gzip, workers=workers)
+    )
 
 
 @app.command()

@@ -497,7 +497,7 @@ async def test_wrong_method_is_405_with_allow(
     assert method not in allow
 
 
-@pytest.mark.parametrize("app_settings", [Settings(max_body=1024, threads=4)])
+@pytest.mark.parametrize("app_settings", [Settings(max_body=1024, threads=4, open=True)])
 async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
     big = patient("X" * 2000)
     assert_outcome(await client.post("/fhir/Patient", content=body(big), headers=JSON_HEADERS), 413)

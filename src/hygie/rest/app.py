@@ -22,7 +22,14 @@ from hygie.fhir import definitions
 from hygie.fhir.outcome import FhirError
 from hygie.rest import negotiation
 from hygie.rest.capabilities import capability_statement
-from hygie.rest.http import Request, Response, build_request, outcome_response, parse_scope
+from hygie.rest.http import (
+    Request,
+    Response,
+    StreamedUpload,
+    build_request,
+    outcome_response,
+    parse_scope,
+)
 from hygie.rest.interactions import Interactions
 from hygie.rest.operations import OperationRegistry
 from hygie.store import Context, Repository
@@ -40,6 +47,9 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
     public_base: str | None = None
     threads: int = 16
+    # No authentication: every request acts as the server itself. For benchmarks and
+    # development only; `hygie serve` requires tokens unless started with --open.
+    open: bool = False
 
 
 class Router:
@@ -49,18 +59,24 @@ class Router:
         self.api = api
         self.types = definitions.resource_types()
         self.operations = OperationRegistry()
+        # rtype -> route(method, segments, ctx, req) -> (handler, quick) | None: a service's own
+        # handling of some interactions of a type (services/records serves Binary content)
+        self.type_routes: dict[str, Any] = {}
 
-    def route(self, req: Request) -> tuple[Callable[[], Response], bool]:
+    def route(self, req: Request, ctx: Context | None = None) -> tuple[Callable[[], Response], bool]:
         """The handler to run, and how: False (on the thread pool), QUICK (a bounded
         primary-key read that may run on the event loop when the database is embedded) or an
         async callable (the same read through an asynchronous driver); raises 404/405."""
         api, seg, m = self.api, req.segments, req.method
-        ctx = Context.system()
+        ctx = ctx or Context.system()
         if m == "HEAD":
             m = "GET"
         n = len(seg)
         if (op := self.operations.route(m, seg, ctx, req)) is not None:
             return op
+        if n and (own := self.type_routes.get(seg[0])) is not None:
+            if (found := own(m, seg, ctx, req)) is not None:
+                return found
         if n == 0:
             return self._pick(
                 m,
@@ -166,6 +182,10 @@ class FhirApp:
         self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="hygie-db")
         self.inline_reads = repo.backend.dialect == "sqlite"
         self.async_reads = repo.backend.async_reads
+        # The authentication layer (`hygie.auth.install`): None when the server is open. It
+        # turns each request's bearer token into the Context (one place), and serves the
+        # non-FHIR paths of the login / OpenID Connect provider.
+        self.auth: Any = None
 
     # -- the server-independent part ----------------------------------------------------------
     async def respond(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
@@ -181,11 +201,20 @@ class FhirApp:
             resp.body = orjson.dumps(orjson.loads(resp.body), option=orjson.OPT_INDENT_2)
         if req.method == "HEAD" or resp.status in (204, 304):
             resp.body = b""
+            resp.stream = None
         return resp
 
     async def _handle(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
-        negotiation.response_format(req)
-        handler, quick = self.router.route(req)
+        if req.segments[:1] != ["Binary"]:  # Binary serves its own media types (http.html#binary)
+            negotiation.response_format(req)
+        ctx = None
+        if self.auth is not None:
+            if (public := self.auth.public(req)) is not None:
+                return public  # e.g. /.well-known/smart-configuration
+            ctx = self.auth.context(req)  # FhirError 401 without a valid token
+        handler, quick = self.router.route(req, ctx)
+        if isinstance(handler, StreamedUpload):
+            return await handler.run(req)
         if req.method not in _BODYLESS:
             length = req.header("content-length")
             if length and length.isdigit() and int(length) > self.settings.max_body:
@@ -209,12 +238,20 @@ class FhirApp:
             return
         path: str = scope.get("path", "")
         if path != FHIR_MOUNT and not path.startswith(FHIR_MOUNT + "/"):
-            resp = _not_here(path)
+            if self.auth is not None and self.auth.owns(path):
+                req = parse_scope(scope, "", None)
+                resp = await self._site(req, lambda: self._read_body(receive))
+            else:
+                resp = _not_here(path)
         else:
             req = parse_scope(scope, FHIR_MOUNT, self.settings.public_base)
+            req.stream_body = lambda: _asgi_chunks(receive)
             resp = await self.respond(req, lambda: self._read_body(receive))
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _headers(resp)]
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        if resp.stream is not None:
+            async for chunk in resp.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": resp.body})
 
     async def _read_body(self, receive: Any) -> bytes:
@@ -239,7 +276,8 @@ class FhirApp:
         if scope.proto != "http":
             return
         path: str = scope.path
-        if path != FHIR_MOUNT and not path.startswith(FHIR_MOUNT + "/"):
+        fhir = path == FHIR_MOUNT or path.startswith(FHIR_MOUNT + "/")
+        if not fhir and (self.auth is None or not self.auth.owns(path)):
             resp = _not_here(path)
         else:
             headers: dict[str, str] = {}
@@ -252,10 +290,20 @@ class FhirApp:
                 headers,
                 scope.scheme,
                 scope.server,
-                FHIR_MOUNT,
-                self.settings.public_base,
+                FHIR_MOUNT if fhir else "",
+                self.settings.public_base if fhir else None,
+                scope.client.rsplit(":", 1)[0] if scope.client else None,
             )
-            resp = await self.respond(req, lambda: self._read_rsgi_body(proto))
+            if fhir:
+                req.stream_body = lambda: aiter(proto)
+                resp = await self.respond(req, lambda: self._read_rsgi_body(proto))
+            else:
+                resp = await self._site(req, lambda: self._read_rsgi_body(proto))
+        if resp.stream is not None:
+            transport = proto.response_stream(resp.status, _headers(resp))
+            async for chunk in resp.stream:
+                await transport.send_bytes(chunk)
+            return
         proto.response_bytes(resp.status, _headers(resp), resp.body)
 
     async def _read_rsgi_body(self, proto: Any) -> bytes:
@@ -263,6 +311,19 @@ class FhirApp:
         if len(body) > self.settings.max_body:
             raise _too_large(self.settings.max_body)
         return body
+
+    async def _site(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
+        """A non-FHIR path of the authentication layer (login pages, OAuth endpoints)."""
+        try:
+            if req.method not in _BODYLESS:
+                req.body = await read_body()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.auth.site, req)
+        except FhirError as exc:
+            return outcome_response(exc)
+        except Exception:  # never leak a stack trace to the client
+            log.exception("internal error on %s %s", req.method, "/".join(req.segments))
+            return outcome_response(FhirError(500, "Internal server error", "exception"))
 
     def __rsgi_init__(self, loop: Any) -> None:
         pass
@@ -294,8 +355,22 @@ def _headers(resp: Response) -> list[tuple[str, str]]:
     headers = list(resp.headers.items())
     if resp.content_type and (resp.body or resp.status >= 400):
         headers.append(("content-type", _content_type(resp.content_type)))
-    headers.append(("content-length", str(len(resp.body))))
+    if resp.stream is None:  # a streamed body sets its own content-length
+        headers.append(("content-length", str(len(resp.body))))
+    if resp.cookies:
+        headers.extend(("set-cookie", c) for c in resp.cookies)
     return headers
+
+
+async def _asgi_chunks(receive: Any) -> Any:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return
+        if chunk := msg.get("body", b""):
+            yield chunk
+        if not msg.get("more_body"):
+            return
 
 
 def _too_large(limit: int) -> FhirError:
@@ -315,8 +390,14 @@ def _not_here(path: str) -> Response:
 
 def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:
     from hygie.rest.identity_ops import install_identity
+    from hygie.rest.records_ops import install_records
     from hygie.store import open_repository
 
     app = FhirApp(open_repository(db_url), settings)
     install_identity(app)
+    install_records(app)
+    if not app.settings.open:
+        from hygie.auth.install import install_auth
+
+        install_auth(app)
     return app

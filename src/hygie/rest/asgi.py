@@ -8,7 +8,10 @@ from hygie.fhir import definitions
 from hygie.rest.app import Settings, create_app
 
 _config = Config.from_env()
-app = create_app(_config.db, Settings(max_body=_config.max_body, public_base=_config.public_base))
+app = create_app(
+    _config.db,
+    Settings(max_body=_config.max_body, public_base=_config.public_base, open=_config.open),
+)
 
 # The vendored definitions are millions of long-lived objects: left to the collector, every
 # full collection walks them all and stalls requests for hundreds of milliseconds (it was the

@@ -23,6 +23,8 @@ class Request:
     base: str
     body: bytes = b""
     raw_query: str = ""
+    stream_body: Any = None  # () -> async iterator of the body's chunks (streamed uploads)
+    client: str | None = None  # the peer's network address (for audit and rate limits)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
@@ -40,6 +42,8 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = FHIR_JSON
+    stream: Any = None  # an async iterator of bytes: a body sent in chunks (documents)
+    cookies: list[str] | None = None  # Set-Cookie values (one header each)
 
 
 def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> Request:
@@ -51,6 +55,7 @@ def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> R
         headers[key] = f"{headers[key]}, {val}" if key in headers else val
     qs = scope.get("query_string", b"")
     server = scope.get("server") or ("localhost", 80)
+    peer = scope.get("client")
     return build_request(
         scope["method"],
         scope.get("path", ""),
@@ -60,6 +65,7 @@ def parse_scope(scope: dict[str, Any], mount: str, public_base: str | None) -> R
         f"{server[0]}:{server[1]}",
         mount,
         public_base,
+        peer[0] if peer else None,
     )
 
 
@@ -72,6 +78,7 @@ def build_request(
     server: str,
     mount: str,
     public_base: str | None,
+    client: str | None = None,
 ) -> Request:
     rest = path[len(mount) :].strip("/")
     if not rest:
@@ -87,7 +94,7 @@ def build_request(
         host = headers.get("host") or server
         scheme = headers.get("x-forwarded-proto") or scheme
         base = f"{scheme}://{host}{mount}"
-    return Request(method, segments, query, headers, base, raw_query=raw_query)
+    return Request(method, segments, query, headers, base, raw_query=raw_query, client=client)
 
 
 def json_body(req: Request) -> Any:
@@ -102,3 +109,11 @@ def json_body(req: Request) -> Any:
 
 def outcome_response(exc: FhirError) -> Response:
     return Response(exc.status, orjson.dumps(exc.outcome()), dict(exc.headers))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedUpload:
+    """A route whose handler reads the request body as a stream (`req.stream_body()`), for
+    documents too large to hold in memory; the app skips its in-memory body limit for it."""
+
+    run: Any  # async (req) -> Response
