@@ -1,0 +1,185 @@
+"""The shared record over REST: parse, call `services.records`, render.
+
+| interaction | what |
+| --- | --- |
+| `POST /fhir` (transaction) | IHE MHD ITI-65, recognised by the Repository's bundle handler |
+| `GET /fhir/List?code=…submissionset` | ITI-66 (an ordinary search; MHD parameters added) |
+| `GET /fhir/DocumentReference?…` | ITI-67 (an ordinary search) |
+| `GET /fhir/Binary/[id]` | ITI-68: the document's own bytes, streamed from the blob store with its Content-Type; the Binary resource (base64 `data`) when the client accepts FHIR JSON |
+| `POST /fhir/Binary` with a non-FHIR Content-Type | raw upload, streamed to the blob store (large documents); `X-Security-Context` sets `securityContext` |
+| `POST /fhir/DocumentReference/[id]/$visibility` | set/clear DMP visibility codes (Parameters `add`, `remove`: valueCode) |
+| `POST /fhir/DocumentReference/[id]/$logical-delete` | PDSm logical deletion, propagated to the replaced fiches |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from hygie.fhir.outcome import FhirError
+from hygie.rest.http import Request, Response, StreamedUpload
+from hygie.rest.interactions import etag_version, resource_headers, write_response
+from hygie.rest.operations import INSTANCE, OpParams, json_response
+from hygie.services import records
+from hygie.services.records import documents, formats, lifecycle
+from hygie.services.records.binary import BLOB_TRUSTED, blob_ref, media_type, with_blob
+from hygie.store import Context
+from hygie.store.blobs import BlobTooLarge
+
+if TYPE_CHECKING:
+    from hygie.rest.app import FhirApp
+
+_FHIR_JSON = ("application/fhir+json", "application/json+fhir", "application/json")
+
+
+def wants_resource(req: Request) -> bool:
+    """FHIR JSON asked for (http.html#binary): otherwise a Binary read answers its own bytes."""
+    fmt = req.param("_format")
+    if fmt is not None:
+        return True
+    accept = (req.header("accept") or "").lower()
+    return any(m in accept for m in _FHIR_JSON)
+
+
+class RecordsOperations:
+    def __init__(self, app: FhirApp, service: records.Records) -> None:
+        self.app = app
+        self.service = service
+        self.repo = service.repo
+
+    # -- routing of Binary ---------------------------------------------------------------------
+    def route_binary(self, method: str, seg: list[str], ctx: Context, req: Request) -> Any:
+        n = len(seg)
+        if n == 2 and method == "GET" and not seg[1].startswith(("$", "_")):
+            rid = seg[1]
+            return (lambda: self.read_binary(ctx, req, rid)), False
+        if n == 1 and method == "POST" and media_type(req.header("content-type")) not in _FHIR_JSON:
+            return StreamedUpload(lambda r: self.upload(ctx, r)), False
+        return None
+
+    # -- ITI-68 --------------------------------------------------------------------------------
+    def read_binary(self, ctx: Context, req: Request, rid: str) -> Response:
+        stored = self.repo.read(ctx, "Binary", rid)  # the access policy decides here
+        binary = stored.resource()
+        self._check_document_alive(binary, rid)
+        ref = blob_ref(binary)
+        headers = resource_headers(stored)
+        if wants_resource(req):
+            if ref is not None:
+                limit = self.service.settings.max_json_binary
+                if ref.size > limit:
+                    raise FhirError(
+                        422,
+                        f"Binary/{rid} holds {ref.size} bytes, over the {limit} bytes served as base64"
+                        f" in FHIR JSON; ask for its own type (Accept: {binary.get('contentType')})",
+                        "too-costly",
+                    )
+                content = self.service.blobs.read_all(ref.sha256, limit)
+                binary = {k: v for k, v in binary.items()}
+                binary["data"] = base64.b64encode(content).decode()
+            return Response(200, orjson.dumps(binary), headers)
+        media = str(binary.get("contentType") or "application/octet-stream")
+        headers["Content-Type"] = media
+        headers["X-Content-Type-Options"] = "nosniff"
+        if ref is None:
+            body = base64.b64decode(binary.get("data") or "")
+            return Response(200, body, headers, None)
+        headers["Content-Length"] = str(ref.size)
+        chunks = self.service.blobs.open(ref.sha256)  # opened here: a missing blob is a 500 now
+        return Response(200, b"", headers, None, stream=_drain(chunks))
+
+    def _check_document_alive(self, binary: dict[str, Any], rid: str) -> None:
+        """The document of a deleted fiche is no longer accessible (PDSm)."""
+        ref = str((binary.get("securityContext") or {}).get("reference") or "")
+        if ref.startswith("DocumentReference/"):
+            try:
+                doc = self.repo.read(Context.system(), "DocumentReference", ref.split("/", 1)[1])
+            except FhirError:
+                return
+            if documents.is_deleted(doc.resource()):
+                raise FhirError(404, f"Binary/{rid} belongs to a deleted document", "not-found")
+
+    # -- raw upload ----------------------------------------------------------------------------
+    async def upload(self, ctx: Context, req: Request) -> Response:
+        settings = self.service.settings
+        raw_type = req.header("content-type")
+        media = media_type(raw_type)
+        if not media:
+            raise FhirError(415, "a raw Binary upload needs a Content-Type", "not-supported")
+        if not settings.accepts(media):
+            raise FhirError(415, f"documents of type '{media}' are not accepted", "not-supported")
+        length = req.header("content-length")
+        if length and length.isdigit() and int(length) > settings.max_document:
+            raise FhirError(413, f"document over the limit of {settings.max_document} bytes", "too-costly")
+        self.repo._guard(ctx, "create", "Binary", None)  # refuse before storing any byte
+        if req.stream_body is None:
+            raise FhirError(500, "this server interface cannot stream request bodies", "exception")
+        try:
+            info = await self.service.blobs.put_async(req.stream_body(), limit=settings.max_document)
+        except BlobTooLarge as exc:
+            raise FhirError(413, f"document over the limit of {exc.limit} bytes", "too-costly") from None
+        loop = asyncio.get_running_loop()
+        blobs = self.service.blobs
+        found = await loop.run_in_executor(
+            self.app.executor, lambda: formats.problem(media, info, blobs.open(info.sha256))
+        )
+        if found:
+            raise FhirError(422, f"{found} (Content-Type {media})", "invalid")
+        binary: dict[str, Any] = {"resourceType": "Binary", "contentType": raw_type}
+        if sc := req.header("x-security-context"):
+            binary["securityContext"] = {"reference": sc}
+        binary = with_blob(binary, info)
+        trusted = dataclasses.replace(ctx, attributes={**ctx.attributes, BLOB_TRUSTED: True})
+        result = await loop.run_in_executor(
+            self.app.executor, lambda: self.repo.create(trusted, binary, rtype="Binary")
+        )
+        return write_response(req, result)
+
+    # -- lifecycle operations ------------------------------------------------------------------
+    def visibility(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
+        p = OpParams(req)
+        stored = lifecycle.set_visibility(
+            self.repo,
+            ctx,
+            rid or "",
+            add={str(v) for v in p.all("add")},
+            remove={str(v) for v in p.all("remove")},
+            if_match=etag_version(req.header("if-match")),
+        )
+        return Response(200, stored.content or b"", resource_headers(stored))
+
+    def logical_delete(self, ctx: Context, req: Request, _t: str | None, rid: str | None) -> Response:
+        return json_response(lifecycle.delete_document(self.repo, ctx, rid or "", base=req.base))
+
+
+async def _drain(chunks: Any) -> AsyncIterator[bytes]:
+    """Blob chunks read on a worker thread, one at a time: memory stays at one chunk."""
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            chunk = await loop.run_in_executor(None, next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        chunks.close()
+
+
+def install_records(app: FhirApp, **kwargs: Any) -> RecordsOperations:
+    """Register the shared record on the app's repository and its REST routes."""
+    service = records.install(app.repo, **kwargs)
+    ops = RecordsOperations(app, service)
+    app.router.type_routes["Binary"] = ops.route_binary
+    reg = app.router.operations
+    reg.register("DocumentReference", "$visibility", INSTANCE, ops.visibility, ("POST",))
+    reg.register("DocumentReference", "$logical-delete", INSTANCE, ops.logical_delete, ("POST",))
+    app.records = ops  # type: ignore[attr-defined]
+    return ops
+
+
+__all__ = ["RecordsOperations", "install_records", "wants_resource"]

@@ -1,0 +1,55 @@
+"""The shared medical record (DMP) over IHE MHD, with the PDSm/DMP rules.
+
+- `mhd`: ITI-65 Provide Document Bundle (checked as a whole, all-or-nothing);
+- `documents`: the rules of one fiche (metadata codes, INS of a qualified identity, RPPS author,
+  attachment size and hash, image-study links); `terminology`: the vendored value sets;
+- `binary`, `formats`: document bytes in the blob store, format checks;
+- `lifecycle`: status, visibility, logical deletion; `events`: outbox events;
+- `search_params`: the MHD/PDSm search parameters the R4 core lacks.
+ITI-66/67 are FHIR searches and ITI-68 a Binary read: `rest/records_ops.py` serves them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hygie.services.records.binary import BinaryWriteHook
+from hygie.services.records.config import RecordsSettings
+from hygie.services.records.events import DocumentEvents
+from hygie.services.records.lifecycle import DocumentWriteHook
+from hygie.services.records.mhd import ProvideBundle
+from hygie.store import Repository
+from hygie.store.blobs import BlobStore, FileBlobStore, default_blob_dir
+from hygie.store.outbox import Dispatcher
+
+
+@dataclass
+class Records:
+    repo: Repository
+    blobs: BlobStore
+    settings: RecordsSettings
+    dispatcher: Dispatcher
+
+
+def install(
+    repo: Repository,
+    *,
+    blobs: BlobStore | None = None,
+    settings: RecordsSettings | None = None,
+) -> Records:
+    """Register the shared-record rules, the ITI-65 handler and the document events on a
+    repository (once), and its MHD search parameters in its database."""
+    from hygie.services.records.search_params import ensure_search_parameters
+
+    settings = settings or RecordsSettings.from_env()
+    blobs = blobs or FileBlobStore(default_blob_dir(repo.backend.url))
+    if not any(isinstance(h, BinaryWriteHook) for h in repo.before_write):
+        repo.before_write.append(BinaryWriteHook(blobs, settings))
+        repo.before_write.append(DocumentWriteHook(repo, settings))
+        repo.after_write.append(DocumentEvents())
+        repo.bundle_handlers.append(ProvideBundle(repo, blobs, settings))
+    ensure_search_parameters(repo)
+    return Records(repo, blobs, settings, Dispatcher(repo.backend))
+
+
+__all__ = ["Records", "RecordsSettings", "install"]

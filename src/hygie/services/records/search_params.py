@@ -1,0 +1,75 @@
+"""The search parameters ITI-66/ITI-67 and PDSm use that the R4 core does not define.
+
+Official R4 parameters already cover ITI-67 (DocumentReference: patient, status, category,
+type, date, author (and its chains author.given / author.family), setting, facility, event,
+related, relatesto, security-label, period, format, identifier) and most of ITI-66 (List: code,
+patient, date, identifier, status, source). Added here as stored SearchParameters (indexed
+like the official ones, `search/custom.py`):
+- IHE MHD `List-DesignationType` and `List-SourceId` (ITI-66 `designationType`, `sourceId`);
+- PDSm `isArchived` (DocumentReference, List) and Hygie's `isDeleted` (DocumentReference,
+  List) for the PDSm extensions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hygie.services.records.documents import IS_ARCHIVED_URL, IS_DELETED_URL
+from hygie.services.records.mhd import DESIGNATION_TYPE_URL, SOURCE_ID_URL
+from hygie.store import Context, Repository
+
+
+def _param(url: str, code: str, bases: list[str], expression: str, description: str) -> dict[str, Any]:
+    return {
+        "resourceType": "SearchParameter",
+        "url": url,
+        "name": code,
+        "status": "active",
+        "description": description,
+        "code": code,
+        "base": bases,
+        "type": "token",
+        "expression": expression,
+    }
+
+
+def _ext(rtype: str, url: str) -> str:
+    return f"{rtype}.extension.where(url='{url}').value"
+
+
+PARAMETERS = [
+    _param(
+        "https://profiles.ihe.net/ITI/MHD/SearchParameter/List-DesignationType",
+        "designationType",
+        ["List"],
+        _ext("List", DESIGNATION_TYPE_URL),
+        "IHE MHD ITI-66: the SubmissionSet's designationType (contentTypeCode)",
+    ),
+    _param(
+        "https://profiles.ihe.net/ITI/MHD/SearchParameter/List-SourceId",
+        "sourceId",
+        ["List"],
+        _ext("List", SOURCE_ID_URL),
+        "IHE MHD ITI-66: the SubmissionSet's sourceId",
+    ),
+    _param(
+        "https://interop.esante.gouv.fr/ig/fhir/pdsm/SearchParameter/PDSm-isArchived",
+        "isArchived",
+        ["DocumentReference", "List"],
+        f"{_ext('DocumentReference', IS_ARCHIVED_URL)} | {_ext('List', IS_ARCHIVED_URL)}",
+        "PDSm: archived fiches and submission sets",
+    ),
+    _param(
+        "https://hygie.health/fhir/SearchParameter/records-isDeleted",
+        "isDeleted",
+        ["DocumentReference", "List"],
+        f"{_ext('DocumentReference', IS_DELETED_URL)} | {_ext('List', IS_DELETED_URL)}",
+        "PDSm logical deletion (isDeleted extension)",
+    ),
+]
+
+
+def ensure_search_parameters(repo: Repository) -> None:
+    ctx = Context.system()
+    for sp in PARAMETERS:
+        repo.create(ctx, sp, rtype="SearchParameter", if_none_exist=f"url={sp['url']}")
