@@ -108,7 +108,12 @@ def demo(
     """Load a small synthetic French population (test INS, RPPS, FINESS) for demonstration."""
     from hygie.demo import run_demo
 
-    raise typer.Exit(run_demo(db, if_empty=if_empty, patients=patients, seed=seed))
+    code = run_demo(db, if_empty=if_empty, patients=patients, seed=seed)
+    if code == 0:  # the demo login accounts (README.md, "Demo accounts"); idempotent
+        from hygie.auth.demo_accounts import ensure_demo_accounts
+
+        ensure_demo_accounts(db)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -176,6 +181,15 @@ def _redact(url: str) -> str:
         return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return url
 
+
+def _mount_auth() -> None:
+    from hygie.auth.cli import client_app, user_app
+
+    app.add_typer(user_app, name="user")
+    app.add_typer(client_app, name="client")
+
+
+_mount_auth()
 
 if __name__ == "__main__":
     app()
