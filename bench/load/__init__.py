@@ -144,7 +144,12 @@ def run(
         written: dict[str, Path] = {}
         for scen in scenarios:
             plan = plans.build(
-                scen, client.path, records, tx_entries=tx_entries, import_batch=import_batch
+                scen,
+                client.path,
+                records,
+                tx_entries=tx_entries,
+                import_batch=import_batch,
+                docs=result["seed"]["documents"],
             )
             written[scen] = plans.write(plan, plan_dir / f"{scen}.plan")
             probes = {kind: probe(client, reqs[0]) for kind, (_, reqs) in plan.items()}

@@ -78,7 +78,8 @@ def search_requests(base: str, records: list[Record], seed: int = 7) -> dict[str
             "/Observation" + q(patient=pid, _sort="-date", _count="10"),
         )
         add("Encounter?patient", "/Encounter" + q(patient=pid))
-        add("DocumentReference?patient", "/DocumentReference" + q(patient=pid))
+        if r.document_ids:
+            add("DocumentReference?patient", "/DocumentReference" + q(patient=pid))
         add(
             "Observation?patient&_include",
             "/Observation" + q(patient=pid, _include="Observation:encounter"),
@@ -135,14 +136,14 @@ def updates(base: str, records: list[Record]) -> list[Request]:
     return out
 
 
-def transactions(base: str, entries: int, n: int = 20) -> list[Request]:
+def transactions(base: str, entries: int, n: int = 20, docs: bool = True) -> list[Request]:
     return [
-        Request("POST", base or "/", body=_json(synth.transaction_of(entries, 500 + s)))
+        Request("POST", base or "/", body=_json(synth.transaction_of(entries, 500 + s, docs)))
         for s in range(n)
     ]
 
 
-def visits(base: str, records: list[Record], n: int = 300) -> list[Request]:
+def visits(base: str, records: list[Record], n: int = 300, docs: bool = True) -> list[Request]:
     """Small transactions: one consultation (Encounter, 4 Observations, a report) of an
     existing patient."""
     rng = random.Random(13)
@@ -150,7 +151,8 @@ def visits(base: str, records: list[Record], n: int = 300) -> list[Request]:
     for i in range(n):
         r = rng.choice(records)
         b = synth.bundle(
-            "transaction", synth.visit_entries(700_000_000 + i, f"Patient/{r.patient_id}", 4, rng)
+            "transaction",
+            synth.visit_entries(700_000_000 + i, f"Patient/{r.patient_id}", 4, rng, docs),
         )
         out.append(Request("POST", base or "/", body=_json(b)))
     return out
@@ -173,6 +175,7 @@ def build(
     *,
     tx_entries: int = 100,
     import_batch: int = 200,
+    docs: bool = True,
 ) -> Plan:
     if scenario == "read":
         return {"read": (1, reads(base, records))}
@@ -183,7 +186,7 @@ def build(
     if scenario == "search":
         return {k: (1, v) for k, v in search_requests(base, records).items()}
     if scenario == "transaction":
-        return {"transaction": (1, transactions(base, tx_entries))}
+        return {"transaction": (1, transactions(base, tx_entries, docs=docs))}
     if scenario == "import":
         return {"import": (1, imports(base, records, import_batch))}
     if scenario == "mixed":
@@ -194,7 +197,7 @@ def build(
             "search": (MIXED_WEIGHTS["search"], searches),
             "create": (MIXED_WEIGHTS["create"], creates),
             "update": (MIXED_WEIGHTS["update"], updates(base, records)),
-            "transaction": (MIXED_WEIGHTS["transaction"], visits(base, records)),
+            "transaction": (MIXED_WEIGHTS["transaction"], visits(base, records, docs=docs)),
         }
     raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
 

@@ -11,10 +11,12 @@ WHAT = {
     "read": "GET Patient/{{id}}",
     "create": "POST Patient",
     "update": "PUT Patient/{{id}} (new version each time)",
-    "search": "10 patient-record queries, equal shares",
+    "search": "the common queries of a patient record (by kind below), equal shares",
     "transaction": "POST transaction Bundle of {tx} entries",
     "import": "POST batch Bundle of {batch} entries (Prefer: return=minimal)",
-    "mixed": "30 % reads, 40 % searches, 12 % creates, 8 % updates, 10 % 6-entry transactions",
+    "mixed": "30 % reads (Patient, Observation), 40 % searches (as `search`), 12 % creates "
+    "(Observations of known patients, new Patients), 8 % updates, 10 % visit transactions "
+    "(an Encounter, 4 Observations and, if the server takes them, a DocumentReference)",
 }
 
 

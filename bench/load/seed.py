@@ -45,9 +45,9 @@ def id_from(resp_entry: dict[str, Any], rtype: str) -> str | None:
     return res.get("id") if res.get("resourceType") == rtype else None
 
 
-def _group(n0: int, count: int, obs: int, seed: int) -> list[list[dict[str, Any]]]:
+def _group(n0: int, count: int, obs: int, seed: int, docs: bool) -> list[list[dict[str, Any]]]:
     rng = random.Random(seed * 1_000_003 + n0)
-    return [synth.record_entries(seed * 1_000_000 + n0 + k, obs, rng) for k in range(count)]
+    return [synth.record_entries(seed * 1_000_000 + n0 + k, obs, rng, docs) for k in range(count)]
 
 
 def _records(groups: list[list[dict]], ids: list[str | None]) -> list[Record]:
@@ -77,7 +77,7 @@ def _post_transaction(client: FhirClient, groups: list[list[dict]]) -> list[Reco
     entries = [e for g in groups for e in g]
     r = client.request("POST", "", synth.bundle("transaction", entries), prefer="return=minimal")
     if r.status_code != 200:
-        raise TransactionRefused(r.status_code, r.text[:500])
+        raise TransactionRefused(r.status_code, r.text[:2000])
     got = r.json().get("entry") or []
     if len(got) != len(entries):
         raise RuntimeError(f"transaction response has {len(got)} entries for {len(entries)}")
@@ -93,9 +93,7 @@ def _post_each(client: FhirClient, groups: list[list[dict]]) -> list[Record]:
             res = _rewrite(e["resource"], mapping)
             r = client.request("POST", res["resourceType"], res, prefer="return=representation")
             if r.status_code not in (200, 201):
-                raise RuntimeError(
-                    f"POST {res['resourceType']} answered {r.status_code}: {r.text[:300]}"
-                )
+                raise TransactionRefused(r.status_code, r.text[:2000], res["resourceType"])
             body = r.json() if r.content else {}
             rid = id_from(
                 {"response": {"location": r.headers.get("location", "")}, "resource": body},
@@ -123,9 +121,13 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
 
 
 class TransactionRefused(RuntimeError):
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"transaction answered {status}: {body}")
+    def __init__(self, status: int, body: str, what: str = "transaction") -> None:
+        super().__init__(f"{what} answered {status}: {body[:500]}")
         self.status = status
+        self.body = body
+
+
+UNSUPPORTED = (404, 405, 415, 501)  # no transactions here: one POST at a time
 
 
 def seed(
@@ -141,21 +143,31 @@ def seed(
     """Create `patients` records; returns them and figures on how the load went."""
     starts = list(range(0, patients, per_bundle))
     chunks = [(n0, min(per_bundle, patients - n0)) for n0 in starts]
-    method = "transaction"
+    method, docs = "transaction", True
     t0 = time.perf_counter()
-    first = _group(*chunks[0], obs_per_patient, seed_no)
-    try:
-        records = _post_transaction(client, first)
-    except TransactionRefused as e:
-        if e.status >= 500:
-            raise
-        log(f"transactions refused ({e}); seeding one POST at a time")
-        method = "single POSTs"
-        records = _post_each(client, first)
+    notes = []
+    records: list[Record] | None = None
+    for _ in range(3):
+        post = _post_transaction if method == "transaction" else _post_each
+        try:
+            records = post(client, _group(*chunks[0], obs_per_patient, seed_no, docs))
+            break
+        except TransactionRefused as e:
+            if method == "transaction" and e.status in UNSUPPORTED:
+                notes.append(f"transactions refused ({e.status}): one POST at a time")
+                method = "single POSTs"
+            elif docs and "DocumentReference" in e.body:
+                notes.append(f"plain DocumentReferences refused ({e.status}): seeded without")
+                docs = False
+            else:
+                raise
+            log(notes[-1])
+    if records is None:
+        raise RuntimeError("seeding failed: " + "; ".join(notes))
     post = _post_transaction if method == "transaction" else _post_each
 
     def one(chunk: tuple[int, int]) -> list[Record]:
-        return post(client, _group(*chunk, obs_per_patient, seed_no))
+        return post(client, _group(*chunk, obs_per_patient, seed_no, docs))
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for i, recs in enumerate(pool.map(one, chunks[1:]), start=1):
@@ -163,11 +175,13 @@ def seed(
             if i % 50 == 0:
                 log(f"seeded {len(records)} of {patients} patients")
     secs = time.perf_counter() - t0
-    resources = patients * (3 + obs_per_patient)
+    resources = patients * (2 + docs + obs_per_patient)
     return records, {
         "patients": len(records),
         "resources": resources,
         "method": method,
+        "documents": docs,
+        "notes": notes,
         "per_bundle_patients": per_bundle,
         "seconds": round(secs, 2),
         "resources_per_s": resources / secs,

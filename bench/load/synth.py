@@ -98,21 +98,27 @@ def entry(resource: dict[str, Any], full_url: str | None = None) -> dict[str, An
     return e
 
 
-def record_entries(n: int, obs: int, rng: random.Random) -> list[dict[str, Any]]:
-    """One new patient's record: Patient, Encounter, `obs` Observations, one DocumentReference."""
+def record_entries(n: int, obs: int, rng: random.Random, docs: bool = True) -> list[dict[str, Any]]:
+    """One new patient's record: Patient, Encounter, `obs` Observations, and a
+    DocumentReference unless `docs` is False (a server with business rules on documents,
+    such as Hygie's shared-record rules, refuses these plain ones)."""
     p, e = urn(rng), urn(rng)
     out = [entry(patient(n), p), entry(encounter(n, p), e)]
     out += [entry(observation(n * 100 + k, p, e)) for k in range(obs)]
-    out.append(entry(document_reference(n, p, e)))
+    if docs:
+        out.append(entry(document_reference(n, p, e)))
     return out
 
 
-def visit_entries(n: int, patient_ref: str, obs: int, rng: random.Random) -> list[dict]:
+def visit_entries(
+    n: int, patient_ref: str, obs: int, rng: random.Random, docs: bool = True
+) -> list[dict]:
     """A consultation of an existing patient: Encounter, `obs` Observations, a report."""
     e = urn(rng)
     out = [entry(encounter(n, patient_ref), e)]
     out += [entry(observation(n * 100 + k, patient_ref, e)) for k in range(obs)]
-    out.append(entry(document_reference(n, patient_ref, e)))
+    if docs:
+        out.append(entry(document_reference(n, patient_ref, e)))
     return out
 
 
@@ -120,13 +126,13 @@ def bundle(kind: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
-def transaction_of(n_entries: int, seed: int) -> dict[str, Any]:
+def transaction_of(n_entries: int, seed: int, docs: bool = True) -> dict[str, Any]:
     """A transaction of new patients' records (as record_entries), `n_entries` entries."""
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
     k = 0
     while len(out) < n_entries:
-        out += record_entries(seed * 10_000 + k, 4, rng)
+        out += record_entries(seed * 10_000 + k, 4, rng, docs)
         k += 1
     out = out[:n_entries]
     # a cut record may have lost its DocumentReference/Observations: harmless; but an entry
