@@ -1,4 +1,4 @@
-"""The `hygie` command line: serve, import, demo."""
+"""The `hygie` command line: serve, import, demo, generate."""
 
 from __future__ import annotations
 
@@ -128,10 +128,9 @@ def generate(
 ) -> None:
     """Write a synthetic French population as NDJSON, one file per resource type.
 
-    Families with legal representatives, test INS/NIR, practitioners (RPPS), organisations
-    (FINESS), encounters, observations, conditions, immunizations, prescriptions and
-    dispensations, documents with small PDF reports, imaging studies, appointments. Every
-    reference resolves inside the files; load them with `hygie import DIR`.
+    Families with legal representatives, test INS/NIR, practitioners (RPPS), organisations (FINESS), encounters, observations, conditions, immunizations, prescriptions and dispensations, documents with small PDF reports, imaging studies, appointments (teleconsultations included).
+
+    Every reference resolves inside the files: load them with `hygie import DIR`. A progress bar and a summary (counts, rate, peak memory) are printed.
     """
     from hygie.demo.generate import run_generate
 
@@ -190,6 +189,15 @@ def _mount_auth() -> None:
 
 
 _mount_auth()
+
+
+def _mount_audit() -> None:
+    from hygie.audit.cli import audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+_mount_audit()
 
 if __name__ == "__main__":
     app()

@@ -1,11 +1,13 @@
-"""`hygie demo`: a deterministic synthetic French population whose NIRs, references and
-resources are all valid, loaded once with --if-empty."""
+"""`hygie demo` and the population stream behind it: deterministic, valid, every reference
+pointing to a resource streamed before it, NIRs consistent with the people, families with
+legal representatives, loaded once with --if-empty."""
 
 from __future__ import annotations
 
 import io
 import itertools
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +17,20 @@ from typer.testing import CliRunner
 
 from hygie.cli import app
 from hygie.demo import holds_resources, run_demo
+from hygie.demo.directory import Directory
+from hygie.demo.fhirtypes import EMAIL_TYPE, INSEE_CODE
 from hygie.demo.nir import is_valid_nir, luhn_digit, make_nir, nir_key
-from hygie.demo.places import COMMUNES, COUNTRIES
-from hygie.demo.population import INS_TEST_OID, INSEE_CODE, population
+from hygie.demo.population import group_resources, population
 from hygie.fhir.validation import validate
-from hygie.services.identity import nir as identity_nir
 from hygie.store import Context, open_repository
+from tests.demo.checks import PLACES, check_patient_identity, luhn_ok, references
 
 CTX = Context.system()
-PLACES = {c.insee for c in COMMUNES} | {code for code, _ in COUNTRIES}
 
 
 @pytest.fixture(scope="module")
 def resources() -> list[dict[str, Any]]:
     return list(population(200, 2026))
-
-
-def references(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        found = [node["reference"]] if isinstance(node.get("reference"), str) else []
-        return found + [r for v in node.values() for r in references(v)]
-    if isinstance(node, list):
-        return [r for v in node for r in references(v)]
-    return []
 
 
 def test_nir_key_arithmetic() -> None:
@@ -60,6 +53,10 @@ def test_deterministic() -> None:
 def test_streams_without_building_the_population() -> None:
     stream = population(10**9, 1)
     assert next(stream)["resourceType"] == "Organization"  # returns at once for any size
+    d = Directory.of(10**9, 1)
+    assert d.practitioners <= 48_000 and d.organizations <= 4_000  # a bounded directory
+    far = list(group_resources(1, d, 10**8, 10**9))  # any household, without the ones before
+    assert far[0]["resourceType"] == "Patient" and far[0]["id"].startswith("pat-4000000")
 
 
 def test_every_resource_valid(resources: list[dict[str, Any]]) -> None:
@@ -81,15 +78,21 @@ def test_every_reference_resolves_and_ids_unique(resources: list[dict[str, Any]]
 def test_content_and_shape(resources: list[dict[str, Any]]) -> None:
     counts = Counter(r["resourceType"] for r in resources)
     assert counts["Patient"] == 200
-    assert counts["Practitioner"] >= 6 and counts["Organization"] >= 3
-    assert counts["Encounter"] >= 200 and counts["Observation"] > counts["Encounter"]
-    assert counts["Condition"] > 50
+    for rtype in (
+        "Organization", "Endpoint", "Practitioner", "PractitionerRole", "RelatedPerson",
+        "Encounter", "Observation", "Condition", "Immunization", "MedicationRequest",
+        "MedicationDispense", "DocumentReference", "Binary", "ImagingStudy", "Appointment",
+    ):  # fmt: skip
+        assert counts[rtype] > 0, rtype
+    assert counts["Observation"] > counts["Encounter"] > counts["Patient"]
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     given = [g for p in patients for n in p["name"] for g in n["given"]]
     family = [n["family"] for p in patients for n in p["name"]]
     assert any(not g.isascii() for g in given) and any("-" in g for g in given)
     assert any(not f.isascii() for f in family) and any(" " in f or "-" in f for f in family)
-    assert any(len(p["name"]) == 2 for p in patients)  # a used name beside the birth name
+    assert any(
+        len(p["name"]) == 2 and p["name"][0]["family"] != p["name"][1]["family"] for p in patients
+    )
     for p in patients:
         codes = [
             e["valueCoding"]["code"] for e in p["address"][0]["extension"] if e["url"] == INSEE_CODE
@@ -102,38 +105,117 @@ def test_content_and_shape(resources: list[dict[str, Any]]) -> None:
         for q in filter(None, quantities):
             assert q["system"] == "http://unitsofmeasure.org" and q["code"]
         assert obs["code"]["coding"][0]["system"] == "http://loinc.org"
+    tele = [a for a in resources if a["resourceType"] == "Appointment" and "serviceCategory" in a]
+    assert tele and all(a["serviceCategory"][0]["coding"][0]["code"] == "VR" for a in tele)
+    assert {a["status"] for a in resources if a["resourceType"] == "Appointment"} == {
+        "booked",
+        "fulfilled",
+    }
+
+
+def test_families_and_legal_representatives(resources: list[dict[str, Any]]) -> None:
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+    children = [r for r in resources if r["resourceType"] == "Patient" and "contact" in r]
+    assert len(children) > 20
+    for child in children:
+        assert child["birthDate"] > "2008-01-15"  # under 18 on 2026-01-15
+        for contact in child["contact"]:
+            codes = {c["code"] for rel in contact["relationship"] for c in rel["coding"]}
+            assert "CUR" in codes and codes & {"MTH", "FTH"}
+    parents = [r for r in resources if r["resourceType"] == "Patient" and "link" in r]
+    assert parents
+    for parent in parents:
+        for link in parent["link"]:
+            rp = by_key[link["other"]["reference"]]
+            assert rp["resourceType"] == "RelatedPerson" and link["type"] == "seealso"
+            assert rp["birthDate"] == parent["birthDate"] and rp["gender"] == parent["gender"]
+            child = by_key[rp["patient"]["reference"]]
+            assert child["birthDate"] > parent["birthDate"]
+            assert child["address"][0]["line"] == parent["address"][0]["line"]
+
+
+def test_directory_identifiers(resources: list[dict[str, Any]]) -> None:
+    for r in resources:
+        if r["resourceType"] == "Practitioner":
+            rpps = next(
+                i["value"] for i in r["identifier"] if i["type"]["coding"][0]["code"] == "RPPS"
+            )
+            idnps = next(
+                i["value"] for i in r["identifier"] if i["type"]["coding"][0]["code"] == "IDNPS"
+            )
+            assert len(rpps) == 11 and luhn_ok(rpps) and idnps == "8" + rpps
+            assert r["qualification"][0]["code"]["coding"][0]["system"].endswith(
+                "TRE-G15-ProfessionSante"
+            )
+            mail = r["telecom"][0]
+            assert mail["system"] == "email" and mail["extension"][0]["url"] == EMAIL_TYPE
+            assert mail["extension"][0]["valueCoding"]["code"] == "MSSANTE"
+        elif r["resourceType"] == "Organization":
+            finess = next(
+                i["value"] for i in r["identifier"] if i["type"]["coding"][0]["code"] == "FINEG"
+            )
+            assert len(finess) == 9 and luhn_ok(finess)
+        elif r["resourceType"] == "PractitionerRole" and "specialty" in r:
+            assert r["specialty"][0]["coding"][0]["system"].endswith("TRE-R38-SpecialiteOrdinale")
+
+
+def test_children_follow_the_vaccination_calendar(resources: list[dict[str, Any]]) -> None:
+    born = {
+        r["id"]: date.fromisoformat(r["birthDate"])
+        for r in resources
+        if r["resourceType"] == "Patient"
+    }
+    first_hexavalent: dict[str, int] = {}
+    for imm in (r for r in resources if r["resourceType"] == "Immunization"):
+        pid = imm["patient"]["reference"][8:]
+        day = date.fromisoformat(imm["occurrenceDateTime"])
+        assert born[pid] < day <= date(2026, 1, 15)
+        coding = imm["vaccineCode"]["coding"][0]
+        if coding["code"] == "J07CA09" and imm["protocolApplied"][0]["doseNumberPositiveInt"] == 1:
+            first_hexavalent[pid] = (day - born[pid]).days
+    infants = [pid for pid, b in born.items() if 120 < (date(2026, 1, 15) - b).days < 18 * 365]
+    assert infants
+    got = [first_hexavalent[pid] for pid in infants if pid in first_hexavalent]
+    assert len(got) >= 0.8 * len(infants)  # a few doses are missed on purpose
+    assert all(55 <= age <= 95 for age in got)  # at two months
 
 
 def test_ins_nir_valid_and_consistent(resources: list[dict[str, Any]]) -> None:
-    checked = 0
-    for p in (r for r in resources if r["resourceType"] == "Patient"):
-        ins = [i for i in p["identifier"] if i.get("system") == INS_TEST_OID]
-        status = p["extension"][0]["extension"][0]["valueCoding"]["code"]
-        assert bool(ins) == (status == "QUAL")  # INS only on a qualified identity
-        if not ins:
-            continue
-        nir = ins[0]["value"]
-        assert is_valid_nir(nir) and identity_nir.is_valid(nir), nir
-        assert ins[0]["type"]["coding"][0]["code"] == "INS-NIR-TEST"
-        assert nir[0] == ("2" if p["gender"] == "female" else "1")
-        assert nir[1:5] == p["birthDate"][2:4] + p["birthDate"][5:7]
-        place = p["extension"][1]["valueAddress"]["extension"][0]["valueCoding"]["code"]
-        expected = (
-            place
-            if not (place[:2] in ("2A", "2B") and p["birthDate"] < "1976")
-            else "20" + place[2:]
-        )
-        assert nir[5:10] == expected
-        checked += 1
-    assert checked > 150
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    with_ins = sum(check_patient_identity(p) for p in patients)
+    assert with_ins > 0.7 * len(patients)
     nirs = [
         i["value"]
-        for r in resources
-        if r["resourceType"] == "Patient"
-        for i in r["identifier"]
-        if i.get("system") == INS_TEST_OID
+        for p in patients
+        for i in p["identifier"]
+        if i.get("type", {}).get("coding", [{}])[0].get("code") == "INS-NIR-TEST"
     ]
     assert len(nirs) == len(set(nirs))
+    corsica = [
+        p
+        for p in patients
+        if any(
+            e.get("valueAddress", {})
+            .get("extension", [{}])[0]
+            .get("valueCoding", {})
+            .get("code", "")[:2]
+            in ("2A", "2B")
+            for e in p["extension"]
+        )
+    ]
+    abroad = [
+        p
+        for p in patients
+        if any(
+            e.get("valueAddress", {})
+            .get("extension", [{}])[0]
+            .get("valueCoding", {})
+            .get("code", "")
+            .startswith("99")
+            for e in p["extension"]
+        )
+    ]
+    assert corsica and abroad
 
 
 def test_load_if_empty_is_idempotent(db_url: str) -> None:
@@ -147,7 +229,7 @@ def test_load_if_empty_is_idempotent(db_url: str) -> None:
     repo = open_repository(db_url)
     try:
         assert holds_resources(repo, CTX)
-        assert repo.read(CTX, "Patient", "pat-000019").version == 1
+        assert repo.read(CTX, "Patient", "pat-000019").version == 1  # unchanged: no new version
         found = repo.search(CTX, "Patient", [("_summary", "count")], base="http://t/fhir")
         assert found["total"] == 20
     finally:
@@ -159,6 +241,7 @@ def test_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["demo", "--db", url, "--if-empty", "--patients", "5"])
     assert first.exit_code == 0, first.output
-    assert "Loaded" in first.output and "5 Patient" in first.output
+    text = " ".join(first.output.split())  # the console wraps long lines
+    assert "Loaded" in text and "5 Patient" in text
     second = runner.invoke(app, ["demo", "--db", url, "--if-empty", "--patients", "5"])
     assert second.exit_code == 0 and "already holds resources" in second.output

@@ -1,4 +1,5 @@
-"""Clinical content: LOINC observations with UCUM units and plausible ranges, CIM-10 diagnoses."""
+"""Clinical content: LOINC observations with UCUM units and plausible ranges, CIM-10 diagnoses,
+the medicines prescribed for them (ATC), and imaging procedures."""
 
 from __future__ import annotations
 
@@ -74,3 +75,96 @@ PROFESSIONS = (
     ("21", "Pharmacien"),
     ("50", "Sage-femme"),
 )
+
+# Diagnoses children get (the others are adult conditions).
+CHILD_DIAGNOSES = ("J06.9", "J45.9", "N39.0")
+CHRONIC = frozenset({"I10", "E11.9", "J45.9", "E78.0", "F32.9", "K21.9"})
+
+
+class Medicine(NamedTuple):
+    atc: str  # WHO ATC code
+    label: str  # the product as written on a French prescription
+    dosage: str
+    per_day: int
+    days: int  # length of one dispensation
+    form: str  # UCUM annotation of the dispensed unit (ASCII only, ucum.html §2.4.3)
+
+
+MEDICINES: dict[str, tuple[Medicine, ...]] = {
+    "I10": (
+        Medicine("C08CA01", "Amlodipine 5 mg, comprimé", "1 comprimé le matin", 1, 30, "{tbl}"),
+        Medicine("C09AA05", "Ramipril 5 mg, comprimé", "1 comprimé le matin", 1, 30, "{tbl}"),
+    ),
+    "E11.9": (
+        Medicine(
+            "A10BA02", "Metformine 1000 mg, comprimé", "1 comprimé matin et soir", 2, 30, "{tbl}"
+        ),
+    ),
+    "J45.9": (
+        Medicine(
+            "R03AC02",
+            "Salbutamol 100 µg/dose, suspension pour inhalation",
+            "2 bouffées en cas de gêne respiratoire",
+            2,
+            30,
+            "{puff}",
+        ),
+    ),
+    "E78.0": (
+        Medicine("C10AA05", "Atorvastatine 20 mg, comprimé", "1 comprimé le soir", 1, 30, "{tbl}"),
+    ),
+    "F32.9": (
+        Medicine("N06AB10", "Escitalopram 10 mg, comprimé", "1 comprimé le matin", 1, 30, "{tbl}"),
+    ),
+    "M54.5": (
+        Medicine(
+            "M01AE01", "Ibuprofène 400 mg, comprimé", "1 comprimé 3 fois par jour", 3, 5, "{tbl}"
+        ),
+        Medicine(
+            "N02BE01", "Paracétamol 1 g, comprimé", "1 comprimé 3 fois par jour", 3, 7, "{tbl}"
+        ),
+    ),
+    "J06.9": (
+        Medicine(
+            "N02BE01", "Paracétamol 500 mg, gélule", "1 gélule toutes les 6 heures", 4, 5, "{caps}"
+        ),
+    ),
+    "K21.9": (
+        Medicine(
+            "A02BC01", "Oméprazole 20 mg, gélule", "1 gélule le matin à jeun", 1, 28, "{caps}"
+        ),
+    ),
+    "N39.0": (
+        Medicine(
+            "J01XX01",
+            "Fosfomycine 3 g, granulés pour solution buvable",
+            "1 sachet en une prise",
+            1,
+            1,
+            "{sachet}",
+        ),
+    ),
+}
+FORMS = {"{tbl}": "comprimé", "{caps}": "gélule", "{puff}": "bouffée", "{sachet}": "sachet"}
+AMOXICILLIN = Medicine(
+    "J01CA04",
+    "Amoxicilline 1 g, comprimé",
+    "1 comprimé matin et soir pendant 6 jours",
+    2,
+    6,
+    "{tbl}",
+)
+
+# Imaging procedures: DICOM modality, LOINC code of the procedure, French label, body site.
+IMAGING = (
+    ("CR", "36643-5", "Radiographie du thorax, 2 incidences", "Thorax"),
+    ("CT", "24627-2", "Scanner du thorax", "Thorax"),
+    ("US", "24558-9", "Échographie abdominale", "Abdomen"),
+    ("MR", "24590-2", "IRM cérébrale", "Encéphale"),
+)
+MODALITIES = {
+    "CR": "Computed Radiography",
+    "CT": "Computed Tomography",
+    "US": "Ultrasound",
+    "MR": "Magnetic Resonance",
+}

@@ -2,20 +2,23 @@
 
 Layout (15 characters): sex (1), birth year (2), birth month (2), birth department (2: `2A`/`2B`
 for Corsica from 1976, `99` when born abroad), commune or country (3), birth order (3), key (2).
-Key = 97 − (the first 13 characters as a number mod 97), with `2A` → 19 and `2B` → 18.
+Key = 97 − (the first 13 characters as a number mod 97), with `2A` → 19 and `2B` → 18: the
+identity service's `control_key`, reused here so that the generator and the checks every
+Patient write goes through cannot disagree.
 """
 
 from __future__ import annotations
+
+from hygie.services.identity.nir import control_key
 
 _CORSICA = {"2A": "19", "2B": "18"}
 
 
 def nir_key(first13: str) -> int:
     """The 2-digit control key of the first 13 characters of a NIR."""
-    digits = first13[:5] + _CORSICA.get(first13[5:7], first13[5:7]) + first13[7:]
-    if len(digits) != 13 or not digits.isdigit():
+    if len(first13) != 13:
         raise ValueError(f"not the first 13 characters of a NIR: {first13!r}")
-    return 97 - int(digits) % 97
+    return control_key(first13)
 
 
 def make_nir(sex: int, year: int, month: int, place: str, order: int) -> str:

@@ -20,7 +20,6 @@ The INSi rule for first names: the first name asked for must be one of the birth
 from __future__ import annotations
 
 import os
-import random
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -158,13 +157,11 @@ class LocalRegister:
 
 
 def population_identities(people: int, seed: int) -> Iterable[InsIdentity]:
-    from hygie.demo.population import Directory, make_patient
+    from hygie.demo.population import patients
 
-    directory = Directory(("org",), ("pra-0", "pra-1", "pra-2"), ("org", "org", "org"))
-    for n in range(people):
-        patient = make_patient(random.Random(f"{seed}:patient:{n}"), n, directory)
+    for patient in patients(people, seed):
         traits = from_patient(patient)
-        yield InsIdentity(nir.TEST_SYSTEM, _demo_nir(traits, n), traits)
+        yield InsIdentity(nir.TEST_SYSTEM, _demo_nir(traits, int(patient["id"][4:])), traits)
 
 
 def _demo_nir(t: Traits, n: int) -> str:
