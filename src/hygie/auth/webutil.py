@@ -39,7 +39,7 @@ def page(
     name: str, status: int = 200, cookies: list[str] | None = None, **context: Any
 ) -> Response:
     body = _env().get_template(name).render(**context).encode()
-    return Response(status, body, dict(SECURITY_HEADERS), "text/html", cookies)
+    return Response(status, body, dict(SECURITY_HEADERS), "text/html", cookies=cookies)
 
 
 def message(heading: str, text: str, status: int = 400) -> Response:
@@ -60,7 +60,7 @@ def oauth_error(
 
 
 def redirect(location: str, cookies: list[str] | None = None) -> Response:
-    return Response(303, b"", {**SECURITY_HEADERS, "Location": location}, None, cookies)
+    return Response(303, b"", {**SECURITY_HEADERS, "Location": location}, None, cookies=cookies)
 
 
 def form(req: Request) -> dict[str, str]:
