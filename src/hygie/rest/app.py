@@ -389,6 +389,7 @@ def _not_here(path: str) -> Response:
 
 
 def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:
+    from hygie.rest.audit_ops import install_security
     from hygie.rest.identity_ops import install_identity
     from hygie.rest.records_ops import install_records
     from hygie.store import open_repository
@@ -396,6 +397,7 @@ def create_app(db_url: str, settings: Settings | None = None) -> FhirApp:
     app = FhirApp(open_repository(db_url), settings)
     install_identity(app)
     install_records(app)
+    install_security(app)  # the access policy and the audit trail (rest/audit_ops.py)
     if not app.settings.open:
         from hygie.auth.install import install_auth
 

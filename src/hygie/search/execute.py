@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,14 +19,25 @@ from hygie.search.sorting import fetch_page
 from hygie.search.sql import count_select, where
 from hygie.search.terminology import bind
 from hygie.store.base import Cursor
+from hygie.store.context import Restriction
+
+# The access policy's last check on each resource a search returns (rtype, resource) -> bool.
+Admit = Callable[[str, dict[str, Any]], bool]
 
 
 def matching_ids(
-    cur: Cursor, rtype: str, params: list[tuple[str, str]], *, limit: int = 2
+    cur: Cursor,
+    rtype: str,
+    params: list[tuple[str, str]],
+    *,
+    limit: int = 2,
+    restrict: Restriction | None = None,
 ) -> list[tuple[int, str]]:
-    """(rid, id) of current resources matching `params` (conditional create/update/delete)."""
+    """(rid, id) of current resources matching `params` (conditional create/update/delete),
+    among those the caller may see: a conditional write must not reveal a hidden match."""
     refresh(cur)
     q = parse(rtype, params)
+    q.restrict = restrict
     bind(cur, q.conditions)
     wsql, wargs = where(q, None, cur.dialect)
     rows = cur.fetchall(
@@ -49,9 +61,13 @@ def _path(q: SearchQuery, compartment: tuple[str, str] | None) -> str:
     return q.rtype or ""
 
 
-def _entry(base: str, row: Row, mode: str, q: SearchQuery) -> dict[str, Any]:
+def _entry(
+    base: str, row: Row, mode: str, q: SearchQuery, admit: Admit | None = None
+) -> dict[str, Any] | None:
     content = row[3]
     resource = content if isinstance(content, dict) else orjson.loads(content)
+    if admit is not None and not admit(row[1], resource):
+        return None
     if q.summary or q.elements:
         resource = subset(resource, q.summary, q.elements)
     return {
@@ -69,10 +85,17 @@ def execute(
     base: str,
     strict: bool = True,
     compartment: tuple[str, str] | None = None,
+    restrict: Restriction | None = None,
+    admit: Admit | None = None,
 ) -> dict[str, Any]:
-    """Run a search and return the searchset Bundle of one page."""
+    """Run a search and return the searchset Bundle of one page.
+
+    `restrict` (the caller's row filter) goes into the SQL, so that totals, paging and
+    includes only ever see what the caller may see; `admit` re-checks each resource returned
+    (a safety net: a resource it refuses is left out)."""
     refresh(cur)
     q = parse(rtype, params, strict=strict)
+    q.restrict = restrict
     bind(cur, q.conditions)
     path = _path(q, compartment)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
@@ -109,8 +132,9 @@ def execute(
             csql, cargs = count_select(q, compartment, cur.dialect)
             bundle["total"] = int(cur.fetchone(csql, cargs)[0])  # type: ignore[index]
     matches: list[Row] = [(int(r[0]), r[1], r[2], r[3]) for r in rows]
-    entries = [_entry(base, r, "match", q) for r in matches]
+    entries = [_entry(base, r, "match", q, admit) for r in matches]
     if q.includes and matches:
-        entries += [_entry(base, r, "include", q) for r in included(cur, q.includes, matches)]
-    bundle["entry"] = entries
+        extra = included(cur, q.includes, matches, restrict)
+        entries += [_entry(base, r, "include", q, admit) for r in extra]
+    bundle["entry"] = [e for e in entries if e is not None]
     return bundle

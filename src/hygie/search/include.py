@@ -8,6 +8,7 @@ from typing import Any
 from hygie.search.query import Include
 from hygie.search.registry import params_for
 from hygie.store.base import Cursor
+from hygie.store.context import Restriction
 
 Row = tuple[int, str, str, str]  # rid, rtype, id, content
 MAX_ROUNDS = 4  # :iterate depth bound
@@ -18,7 +19,7 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _forward(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
+def _forward(cur: Cursor, inc: Include, rows: list[Row], restrict: Restriction | None) -> list[Row]:
     source = [r for r in rows if inc.source_type in ("*", r[1])]
     if not source:
         return []
@@ -40,10 +41,14 @@ def _forward(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
     if inc.target_type:
         sql += " AND ref.target_type = ?"
         args.append(inc.target_type)
+    if restrict is not None:
+        rsql, rargs = restrict.render("t")
+        sql += f" AND {rsql}"
+        args += rargs
     return cur.fetchall(sql, args)
 
 
-def _reverse(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
+def _reverse(cur: Cursor, inc: Include, rows: list[Row], restrict: Restriction | None) -> list[Row]:
     by_type: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         if inc.target_type in (None, r[1]):
@@ -58,12 +63,19 @@ def _reverse(cur: Cursor, inc: Include, rows: list[Row]) -> list[Row]:
         if inc.param is not None:
             sql += " AND ref.param = ?"  # (param, target_id, target_type) index
             args.append(inc.param.key)
+        if restrict is not None:
+            rsql, rargs = restrict.render("s")
+            sql += f" AND {rsql}"
+            args += rargs
         out.extend(cur.fetchall(sql, args))
     return out
 
 
-def included(cur: Cursor, includes: list[Include], matches: list[Row]) -> list[Row]:
-    """The distinct resources added by the include directives, matches excluded."""
+def included(
+    cur: Cursor, includes: list[Include], matches: list[Row], restrict: Restriction | None = None
+) -> list[Row]:
+    """The distinct resources added by the include directives, matches excluded; only those
+    the caller's row filter lets through (and `:iterate` goes on from those only)."""
     seen = {r[0] for r in matches}
     result: list[Row] = []
     frontier = matches
@@ -73,7 +85,7 @@ def included(cur: Cursor, includes: list[Include], matches: list[Row]) -> list[R
             if round_ and not inc.iterate:
                 continue
             fetch = _reverse if inc.reverse else _forward
-            for row in fetch(cur, inc, frontier):
+            for row in fetch(cur, inc, frontier, restrict):
                 if row[0] not in seen:
                     seen.add(row[0])
                     found.append(tuple(row))  # type: ignore[arg-type]

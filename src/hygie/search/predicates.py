@@ -17,6 +17,7 @@ from hygie.search.near import near_sql
 from hygie.search.normalize import MAX_TIME, MIN_TIME, fold
 from hygie.search.query import AnyOf, Chain, Has, InList, Leaf, Node
 from hygie.search.values import identifier_key, of_type_key, parse_reference
+from hygie.store.context import Restriction
 
 SQL = tuple[str, list[Any]]
 _LIKE_ESC = " ESCAPE '\\'"
@@ -369,25 +370,40 @@ def _identifier(a: str, leaf: Leaf) -> SQL:
 _LIST_ITEM = param_key("List", "item")
 
 
-def _in_list(a: str, node: InList) -> SQL:
+def _restricted(alias: str, restrict: Restriction | None) -> SQL:
+    """The caller's row filter on a sub-query's alias: a chain, `_has` or `_list` must not
+    reveal resources the caller may not see (not even that they match)."""
+    if restrict is None:
+        return "", []
+    sql, args = restrict.render(alias)
+    return f" AND {sql}", args
+
+
+def _in_list(a: str, node: InList, restrict: Restriction | None = None) -> SQL:
     marks = ", ".join("?" * len(node.list_ids))
+    rsql, rargs = _restricted("l", restrict)
     sql = (
         f"({a}.rtype, {a}.id) IN (SELECT ref.target_type, ref.target_id FROM resources l"
         f" CROSS JOIN idx_reference ref WHERE l.rtype = 'List' AND l.id IN ({marks})"
-        " AND l.deleted = 0 AND ref.rid = l.rid AND ref.param = ?)"
+        f" AND l.deleted = 0 AND ref.rid = l.rid AND ref.param = ?{rsql})"
     )
-    return sql, [*node.list_ids, _LIST_ITEM]
+    return sql, [*node.list_ids, _LIST_ITEM, *rargs]
 
 
-def node_sql(a: str, node: Node, dialect: str = "sqlite") -> SQL:
+def node_sql(
+    a: str, node: Node, dialect: str = "sqlite", restrict: Restriction | None = None
+) -> SQL:
     if isinstance(node, Leaf):
         return leaf_sql(a, node)
     if isinstance(node, AnyOf):
-        return _ors([node_sql(a, n, dialect) for n in node.nodes])
+        return _ors([node_sql(a, n, dialect, restrict) for n in node.nodes])
     if isinstance(node, InList):
-        return _in_list(a, node)
+        return _in_list(a, node, restrict)
     t = f"t{next(_alias) % 1_000_000}"
-    inner_sql, inner_args = node_sql(t, node.inner, dialect)
+    inner_sql, inner_args = node_sql(t, node.inner, dialect, restrict)
+    rsql, rargs = _restricted(t, restrict)
+    inner_sql += rsql
+    inner_args = [*inner_args, *rargs]
     # CROSS JOIN fixes SQLite's join order (the matches of `inner` first, then their
     # references through the index); PostgreSQL plans it as an ordinary inner join.
     # `rtype || ''` keeps SQLite from scanning resources by type through the IN list; `+param`

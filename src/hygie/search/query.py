@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hygie.search.registry import SearchParam
+
+if TYPE_CHECKING:
+    from hygie.store.context import Restriction
 
 
 @dataclass(slots=True)
@@ -86,3 +89,5 @@ class SearchQuery:
     includes: list[Include] = field(default_factory=list)
     cursor: str | None = None
     applied: list[tuple[str, str]] = field(default_factory=list)  # for the self link
+    # the caller's row filter (access policy), applied to every resources alias the SQL reads
+    restrict: Restriction | None = None

@@ -61,9 +61,13 @@ def where(
         parts.append(f"{a}.rid IN (SELECT rid FROM compartment WHERE ctype = ? AND cid = ?)")
         args.extend(compartment)
     for node in q.conditions:
-        sql, nargs = node_sql(a, node, dialect)
+        sql, nargs = node_sql(a, node, dialect, q.restrict)
         parts.append(sql)
         args.extend(nargs)
+    if q.restrict is not None:
+        rsql, rargs = q.restrict.render(a)
+        parts.append(rsql)
+        args.extend(rargs)
     return " AND ".join(parts), args
 
 

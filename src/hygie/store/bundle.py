@@ -307,7 +307,7 @@ class BundleProcessor:
                 repo._guard(ctx, e.method.lower(), e.rtype, e.rid)
 
         def job(cur: Any) -> None:
-            mapping = self._resolve_identities(cur, entries, base)
+            mapping = self._resolve_identities(cur, entries, base, ctx)
             self._check_duplicates(entries)
             for e in ordered:
                 if e.method in ("GET", "HEAD"):
@@ -318,7 +318,9 @@ class BundleProcessor:
         repo.backend.run_write(job)
         return [results[e.index] for e in entries]
 
-    def _resolve_identities(self, cur: Any, entries: list[Entry], base: str) -> dict[str, str]:
+    def _resolve_identities(
+        self, cur: Any, entries: list[Entry], base: str, ctx: Context | None = None
+    ) -> dict[str, str]:
         """fullUrl -> Type/id for every entry that creates or updates, and conditional references."""
         repo = self.repo
         mapping: dict[str, str] = {}
@@ -326,7 +328,7 @@ class BundleProcessor:
             try:
                 if e.method == "POST" and e.rtype:
                     found = (
-                        repo._conditional_match(cur, e.rtype, e.if_none_exist)
+                        repo._conditional_match(cur, e.rtype, e.if_none_exist, ctx)
                         if e.if_none_exist
                         else None
                     )
@@ -336,7 +338,7 @@ class BundleProcessor:
                         e.rid = new_id()
                     target = f"{e.rtype}/{e.rid}"
                 elif e.method == "PUT" and e.rtype and not e.rid and e.query:
-                    found = repo._conditional_match(cur, e.rtype, e.query)
+                    found = repo._conditional_match(cur, e.rtype, e.query, ctx)
                     body_id = e.resource.get("id") if isinstance(e.resource, dict) else None
                     e.rid = found or body_id or new_id()
                     target = f"{e.rtype}/{e.rid}"
@@ -358,7 +360,7 @@ class BundleProcessor:
             rtype, _, query = ref.partition("?")
             if rtype not in definitions.resource_types():
                 raise invalid(f"Conditional reference '{ref}' names an unknown type")
-            matches = _match_all(repo, cur, rtype, query)
+            matches = _match_all(repo, cur, rtype, query, ctx)
             if len(matches) != 1:
                 raise FhirError(
                     412,
@@ -413,8 +415,8 @@ class BundleProcessor:
                 p = repo._prepare(patched, e.rtype, ctx)
                 return response_entry(repo._update(cur, p, e.rid, e.if_match, "PATCH"))
             if e.rid:
-                return response_entry(repo._delete(cur, e.rtype, e.rid, e.if_match))
-            found = _match_all(repo, cur, e.rtype, e.query or "")
+                return response_entry(repo._delete(cur, e.rtype, e.rid, e.if_match, ctx))
+            found = _match_all(repo, cur, e.rtype, e.query or "", ctx)
             if len(found) > 1:
                 raise FhirError(
                     412,
@@ -422,7 +424,7 @@ class BundleProcessor:
                     "multiple-matches",
                 )
             return response_entry(
-                repo._delete(cur, e.rtype, found[0]) if found else WriteResult(None, 204)
+                repo._delete(cur, e.rtype, found[0], None, ctx) if found else WriteResult(None, 204)
             )
         except FhirError as exc:
             raise _at_entry(exc, e) from None
@@ -433,12 +435,12 @@ class BundleProcessor:
             raise invalid(f"entry {e.index}: GET needs a resource type")
         try:
             if e.rid and e.vid:
-                stored = repo.vread(ctx, e.rtype, e.rid, e.vid)
+                stored = repo.vread(ctx, e.rtype, e.rid, e.vid, cur=cur)
             elif e.rid and not e.extra:
-                stored = repo.read(ctx, e.rtype, e.rid)
+                stored = repo.read(ctx, e.rtype, e.rid, cur=cur)
             elif not e.rid and not e.extra:
                 params = parse_qsl(e.query or "", keep_blank_values=True)
-                found = repo.search(ctx, e.rtype, params, base=base)
+                found = repo.search(ctx, e.rtype, params, base=base, cur=cur)
                 return {"resource": found, "response": {"status": "200 OK"}}
             else:
                 raise FhirError(
@@ -451,11 +453,18 @@ class BundleProcessor:
         return response_entry(WriteResult(stored, 200))
 
 
-def _match_all(repo: Repository, cur: Any, rtype: str, query: str) -> list[str]:
+def _match_all(
+    repo: Repository, cur: Any, rtype: str, query: str, ctx: Context | None = None
+) -> list[str]:
     from hygie import search
+    from hygie.store.context import SearchScope
 
     params = parse_qsl(query, keep_blank_values=True)
-    return [m[1] for m in search.matching_ids(cur, rtype, params, limit=2)]
+    restrict = None
+    if ctx is not None:
+        scope = SearchScope((rtype,), None, tuple(params))
+        restrict = repo.enforcement.restriction(ctx, "search", scope)
+    return [m[1] for m in search.matching_ids(cur, rtype, params, limit=2, restrict=restrict)]
 
 
 def _error_entry(exc: FhirError) -> dict[str, Any]:

@@ -59,6 +59,85 @@ class Context:
 
 
 class Guard(Protocol):
-    """Decides (raise FhirError 403) and records each access to health data."""
+    """A coarse check before any data is touched: raise FhirError (401/403) to refuse."""
 
     def check(self, ctx: Context, action: str, rtype: str | None, rid: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """A row filter on one `resources` alias, applied by the search SQL wherever resources are
+    read for a caller: the matches, COUNTs, chained and `_has` sub-queries, `_list`,
+    `_include`/`_revinclude`, history, conditional matches. `sql` names the alias `{a}` and
+    uses `?` placeholders; `args` are repeated for each rendering."""
+
+    sql: str
+    args: tuple[Any, ...] = ()
+
+    def render(self, alias: str) -> tuple[str, list[Any]]:
+        return "(" + self.sql.replace("{a}", alias) + ")", list(self.args)
+
+
+NOTHING = Restriction("1 = 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchScope:
+    """What a search is about, for the policy to restrict it: the types searched, the
+    compartment (`Patient/1/*`) and the raw parameters (to find the patients it targets)."""
+
+    types: tuple[str, ...]
+    compartment: tuple[str, str] | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+
+class Policy(Guard, Protocol):
+    """The access policy (`hygie.access`): the coarse check, the row filter of searches, the
+    decision on each loaded resource, and the check of each write inside its transaction."""
+
+    def restriction(self, ctx: Context, action: str, scope: SearchScope) -> Restriction | None:
+        """None: no restriction (the server itself, a system client)."""
+        ...
+
+    def admit(self, ctx: Context, action: str, rtype: str, resource: dict[str, Any]) -> bool:
+        """May the caller see this loaded resource (read, vread, history entries, and the
+        safety net after every search)? False answers 404: the caller may not learn it exists."""
+        ...
+
+    def check_write(
+        self,
+        ctx: Context,
+        cur: Any,
+        action: str,
+        rtype: str,
+        new: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
+    ) -> None:
+        """Inside the write transaction, with the current version: raise FhirError to refuse."""
+        ...
+
+
+@dataclass(slots=True)
+class Access:
+    """One access or change to record (`hygie.audit` turns it into a BALP AuditEvent)."""
+
+    ctx: Context
+    action: str  # read, vread, search, history, create, update, patch, delete, operation, login…
+    rtype: str | None = None
+    rid: str | None = None
+    status: int = 200  # the HTTP status the caller gets
+    patients: set[str] = field(default_factory=set)  # Patient/… whose data was touched
+    entities: list[str] = field(default_factory=list)  # Type/id touched (read, written, found)
+    resources: list[dict[str, Any]] = field(default_factory=list)  # the content touched
+    query: str | None = None  # the search or history query, as sent
+    detail: str | None = None  # why it failed, for failures
+
+
+class Recorder(Protocol):
+    """The audit trail. `record` returns once the record is durable: with `cur` (inside a
+    write transaction) it is written in that transaction; without, it is committed before
+    `record` returns (reads are recorded before the response)."""
+
+    def record(self, access: Access, cur: Any = None) -> None: ...
+
+    async def arecord(self, access: Access) -> None: ...

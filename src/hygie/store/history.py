@@ -12,6 +12,7 @@ import orjson
 
 from hygie.fhir.outcome import invalid
 from hygie.store.base import Cursor
+from hygie.store.context import Restriction
 from hygie.store.records import format_instant
 
 _VERSIONS = "SELECT rid, version, last_updated, deleted, method, content FROM {table}"
@@ -57,9 +58,12 @@ def _versions_sql(q: HistoryQuery, key: int | None, args: list[Any]) -> str:
     return f"{cur_sql} UNION ALL {hist_sql}"
 
 
-def fetch_history(cur: Cursor, q: HistoryQuery, key: int | None) -> tuple[list[tuple], int | None]:
+def fetch_history(
+    cur: Cursor, q: HistoryQuery, key: int | None, restrict: Restriction | None = None
+) -> tuple[list[tuple], int | None]:
     """Rows (rtype, id, version, last_updated, deleted, method, content, rid) newest first,
-    one more than `count` to know whether a next page exists; and the total for an instance."""
+    one more than `count` to know whether a next page exists; and the total for an instance.
+    `restrict` (the caller's row filter) applies to the resource's current version."""
     args: list[Any] = []
     inner = _versions_sql(q, key, args)
     if q.at is not None:
@@ -80,6 +84,10 @@ def fetch_history(cur: Cursor, q: HistoryQuery, key: int | None) -> tuple[list[t
             "(v.last_updated < ? OR (v.last_updated = ? AND (v.rid < ? OR (v.rid = ? AND v.version < ?))))"
         )
         args += [lu, lu, ckey, ckey, version]
+    if restrict is not None:
+        rsql, rargs = restrict.render("r")
+        where.append(rsql)
+        args += rargs
     sql = (
         "SELECT r.rtype, r.id, v.version, v.last_updated, v.deleted, v.method, v.content, v.rid"
         f" FROM ({inner}) v JOIN resources r ON r.rid = v.rid WHERE {' AND '.join(where)}"

@@ -26,7 +26,8 @@ from hygie.search.schema import INDEX_TABLES
 from hygie.store import outbox
 from hygie.store.base import Backend, Cursor
 from hygie.store.bulk import store_batch
-from hygie.store.context import Context, Guard
+from hygie.store.context import Access, Context, Guard, SearchScope
+from hygie.store.enforcement import Enforcement
 from hygie.store.history import HistoryQuery, fetch_history, history_bundle
 from hygie.store.records import Clock, Stored, WriteResult, format_instant, new_id
 from hygie.store.schema import SCHEMA_VERSION, full_ddl
@@ -130,6 +131,9 @@ class Repository:
         self.before_write: list[WriteHook] = []
         self.after_write: list[EventHook] = []
         self.bundle_handlers: list[Any] = []  # see store/bundle.py BundleHandler
+        # the access policy and the audit trail, installed by the app (`hygie.access.install`,
+        # `hygie.audit.install`); see store/enforcement.py
+        self.enforcement = Enforcement()
         self.clock = Clock()
         backend.create_schema(full_ddl(backend.dialect))
         self._record_schema_version()
@@ -150,6 +154,30 @@ class Repository:
     def _guard(self, ctx: Context, action: str, rtype: str | None, rid: str | None = None) -> None:
         for g in self.guards:
             g.check(ctx, action, rtype, rid)
+        self.enforcement.check(ctx, action, rtype, rid)
+
+    def _admitted(
+        self, ctx: Context, action: str, rtype: str, rid: str, row: tuple[Any, ...] | None
+    ) -> Access:
+        """404 unless the caller may see the resource of `row`; the access to record."""
+        enf = self.enforcement
+        if row is None:
+            enf.record_denial(Access(ctx, action, rtype, rid, 404, detail="not found"))
+            raise not_found(rtype, rid)
+        key, content = row[0], row[7]
+        resource = enf.visible(ctx, action, rtype, rid, content, lambda: self._last_content(key))
+        if resource is None and content is not None:
+            resource = orjson.loads(content)
+        status = 410 if row[5] else 200
+        return Access(ctx, action, rtype, rid, status, resources=[resource] if resource else [])
+
+    def _last_content(self, key: int) -> str | bytes | None:
+        row = self.backend.read_one(
+            "SELECT content FROM resource_history WHERE rid = ? AND content IS NOT NULL"
+            " ORDER BY version DESC LIMIT 1",
+            (key,),
+        )
+        return row[0] if row else None
 
     # -- checks -------------------------------------------------------------------------------
     @staticmethod
@@ -167,40 +195,64 @@ class Repository:
         return Prepared(resource)
 
     # -- reads --------------------------------------------------------------------------------
-    def read(self, ctx: Context, rtype: str, rid: str) -> Stored:
+    def read(self, ctx: Context, rtype: str, rid: str, *, cur: Cursor | None = None) -> Stored:
+        """`cur`: inside a write transaction (a transaction Bundle's GET), recorded in it."""
         self._before_read(ctx, rtype, rid)
-        return _current_or_error(self.backend.read_one(_SELECT_CURRENT, (rtype, rid)), rtype, rid)
+        if cur is not None:
+            row = cur.fetchone(_SELECT_CURRENT, (rtype, rid))
+        else:
+            row = self.backend.read_one(_SELECT_CURRENT, (rtype, rid))
+        if self.enforcement.enabled(ctx):
+            self.enforcement.record(self._admitted(ctx, "read", rtype, rid, row), cur)
+        return _current_or_error(row, rtype, rid)
 
     async def read_async(self, ctx: Context, rtype: str, rid: str) -> Stored:
         """`read` without a thread: for backends with an asynchronous driver (`aread_one`)."""
         self._before_read(ctx, rtype, rid)
         row = await self.backend.aread_one(_SELECT_CURRENT, (rtype, rid))
+        if self.enforcement.enabled(ctx):
+            await self.enforcement.arecord(self._admitted(ctx, "read", rtype, rid, row))
         return _current_or_error(row, rtype, rid)
 
     def _before_read(self, ctx: Context, rtype: str, rid: str) -> None:
         self.check_type(rtype)
         self._guard(ctx, "read", rtype, rid)
 
-    def vread(self, ctx: Context, rtype: str, rid: str, version: str) -> Stored:
+    def vread(
+        self, ctx: Context, rtype: str, rid: str, version: str, *, cur: Cursor | None = None
+    ) -> Stored:
         self.check_type(rtype)
         self._guard(ctx, "vread", rtype, rid)
         if not version.isdigit():
             raise not_found(rtype, f"{rid}/_history/{version}")
-        with self.backend.read() as cur:
-            row = cur.fetchone(
-                f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
+        if cur is not None:
+            stored = self._vread(ctx, cur, rtype, rid, version)
+        else:
+            with self.backend.read() as rcur:
+                stored = self._vread(ctx, rcur, rtype, rid, version)
+        if self.enforcement.enabled(ctx):
+            self.enforcement.record(
+                Access(ctx, "vread", rtype, rid, 200, resources=[stored.resource()]), cur
             )
-            if row is None:
-                raise not_found(rtype, rid)
-            if row[3] != int(version):
-                hist = cur.fetchone(
-                    "SELECT version, last_updated, deleted, method, content FROM resource_history"
-                    " WHERE rid = ? AND version = ?",
-                    (row[0], int(version)),
-                )
-                if hist is None:
-                    raise not_found(rtype, f"{rid}/_history/{version}")
-                row = (row[0], rtype, rid, *hist)
+        return stored
+
+    def _vread(self, ctx: Context, cur: Cursor, rtype: str, rid: str, version: str) -> Stored:
+        row = cur.fetchone(f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid))
+        if row is None:
+            raise not_found(rtype, rid)
+        if self.enforcement.enabled(ctx):
+            # judged on the current version (the last one, if deleted): a version is shown
+            # only to those who may see the resource now
+            self._admitted(ctx, "vread", rtype, rid, row)
+        if row[3] != int(version):
+            hist = cur.fetchone(
+                "SELECT version, last_updated, deleted, method, content FROM resource_history"
+                " WHERE rid = ? AND version = ?",
+                (row[0], int(version)),
+            )
+            if hist is None:
+                raise not_found(rtype, f"{rid}/_history/{version}")
+            row = (row[0], rtype, rid, *hist)
         stored = _to_stored(row)
         if stored.deleted:
             raise FhirError(410, f"Version {version} of {rtype}/{rid} is a deletion", "deleted")
@@ -220,7 +272,7 @@ class Repository:
 
         def job(cur: Cursor) -> WriteResult:
             if if_none_exist:
-                found = self._conditional_match(cur, prepared.rtype, if_none_exist)
+                found = self._conditional_match(cur, prepared.rtype, if_none_exist, ctx)
                 if found:
                     return WriteResult(self._current(cur, prepared.rtype, found), 200)
             return self._insert(cur, prepared, new_id(), "POST")
@@ -264,7 +316,7 @@ class Repository:
         self._guard(ctx, "update", rtype, body_id)
 
         def job(cur: Cursor) -> WriteResult:
-            found = self._conditional_match(cur, rtype, query)
+            found = self._conditional_match(cur, rtype, query, ctx)
             if found is None:
                 if body_id is not None:
                     if not valid_id(body_id):
@@ -311,7 +363,7 @@ class Repository:
     ) -> WriteResult:
         self.check_type(rtype)
         with self.backend.read() as cur:
-            found = self._conditional_match(cur, rtype, query)
+            found = self._conditional_match(cur, rtype, query, ctx)
         if found is None:
             raise FhirError(404, f"No {rtype} matches '{query}'", "not-found")
         return self.patch(ctx, rtype, found, operations, if_match=if_match)
@@ -321,17 +373,17 @@ class Repository:
     ) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, rid)
-        return self.backend.run_write(lambda cur: self._delete(cur, rtype, rid, if_match))
+        return self.backend.run_write(lambda cur: self._delete(cur, rtype, rid, if_match, ctx))
 
     def conditional_delete(self, ctx: Context, rtype: str, query: str) -> WriteResult:
         self.check_type(rtype)
         self._guard(ctx, "delete", rtype, None)
 
         def job(cur: Cursor) -> WriteResult:
-            found = self._conditional_match(cur, rtype, query)
+            found = self._conditional_match(cur, rtype, query, ctx)
             if found is None:
                 return WriteResult(None, 204)
-            return self._delete(cur, rtype, found)
+            return self._delete(cur, rtype, found, None, ctx)
 
         return self.backend.run_write(job)
 
@@ -361,8 +413,11 @@ class Repository:
             for hook in hooks:
                 hook(p.ctx or Context.system(), p.resource, previous)
 
-    def _conditional_match(self, cur: Cursor, rtype: str, query: str) -> str | None:
-        """The id of the single current match of a search condition; 412 if several."""
+    def _conditional_match(
+        self, cur: Cursor, rtype: str, query: str, ctx: Context | None = None
+    ) -> str | None:
+        """The id of the single current match of a search condition; 412 if several. Only
+        resources the caller may see can match: a hidden one must not change the outcome."""
         params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
         if not params:
             raise invalid("A conditional interaction needs search criteria")
@@ -371,7 +426,12 @@ class Repository:
             # writers of one criteria until commit (SQLite's single writer already does).
             key = f"cond:{rtype}?{sorted(params)!r}"
             cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
-        matches = search.matching_ids(cur, rtype, params, limit=2)
+        restrict = None
+        if ctx is not None:
+            restrict = self.enforcement.restriction(
+                ctx, "search", SearchScope((rtype,), None, tuple(params))
+            )
+        matches = search.matching_ids(cur, rtype, params, limit=2, restrict=restrict)
         if len(matches) > 1:
             raise FhirError(
                 412, f"The criteria '{query}' match more than one {rtype}", "multiple-matches"
@@ -387,6 +447,7 @@ class Repository:
         return _to_stored(row)
 
     def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
+        self.enforcement.check_write(cur, p.ctx, "create", p.rtype, p.resource, lambda: None)
         self._run_hooks(cur, p, None)
         lu = self.clock.now()
         content = p.serialize(rid, 1, format_instant(lu))
@@ -401,6 +462,7 @@ class Repository:
             search.parameter_written(cur, p.resource)
         stored = Stored(p.rtype, rid, 1, lu, False, method, content)
         self._emit(cur, p.ctx, stored)
+        self._record_write(cur, p.ctx, "create", stored, p.resource, 201)
         return WriteResult(stored, 201)
 
     def _lock_current(self, cur: Cursor, rtype: str, rid: str) -> tuple[Any, ...] | None:
@@ -422,6 +484,10 @@ class Repository:
         key, version, last_lu, deleted, old_hash = row
         if if_match is not None and if_match != version:
             raise _version_conflict(p.rtype, rid, if_match, version)
+        action = "patch" if method == "PATCH" else "update"
+        self.enforcement.check_write(
+            cur, p.ctx, action, p.rtype, p.resource, lambda: self._content(cur, key)
+        )
         if not deleted and bytes(old_hash) == p.hash:
             return WriteResult(self._current(cur, p.rtype, rid), 200)
         self._run_hooks(cur, p, None if deleted else rid)
@@ -439,7 +505,29 @@ class Repository:
         status = 201 if deleted else 200
         stored = Stored(p.rtype, rid, version + 1, lu, False, method, content)
         self._emit(cur, p.ctx, stored)
+        self._record_write(cur, p.ctx, action, stored, p.resource, status)
         return WriteResult(stored, status)
+
+    def _content(self, cur: Cursor, key: int) -> dict[str, Any] | None:
+        """The current version's content (None when deleted), inside a write transaction."""
+        row = cur.fetchone("SELECT content FROM resources WHERE rid = ?", (key,))
+        return orjson.loads(row[0]) if row and row[0] is not None else None
+
+    def _record_write(
+        self,
+        cur: Cursor,
+        ctx: Context | None,
+        action: str,
+        stored: Stored,
+        resource: dict[str, Any] | None,
+        status: int,
+    ) -> None:
+        """The audit record of a write, in its transaction (not for the server's own writes)."""
+        if ctx is not None and self.enforcement.enabled(ctx):
+            access = Access(ctx, action, stored.rtype, stored.id, status)
+            if resource is not None:
+                access.resources.append(resource)
+            self.enforcement.record(access, cur)
 
     def _insert_or_retry(
         self, cur: Cursor, p: Prepared, rid: str, if_match: int | None, method: str
@@ -472,9 +560,18 @@ class Repository:
                 cur.executemany(_INSERT_INDEX[table], [(key, *r) for r in rows])
 
     def _delete(
-        self, cur: Cursor, rtype: str, rid: str, if_match: int | None = None
+        self,
+        cur: Cursor,
+        rtype: str,
+        rid: str,
+        if_match: int | None = None,
+        ctx: Context | None = None,
     ) -> WriteResult:
         row = self._lock_current(cur, rtype, rid)
+        previous = None
+        if row is not None and ctx is not None and self.enforcement.enabled(ctx):
+            previous = self._content(cur, row[0])
+            self.enforcement.check_write(cur, ctx, "delete", rtype, None, lambda: previous)
         if if_match is not None and (row is None or row[1] != if_match):
             # checked under the row lock, like an update
             raise _version_conflict(rtype, rid, if_match, row[1] if row else None)
@@ -496,6 +593,7 @@ class Repository:
             search.parameter_written(cur, None)
         stored = Stored(rtype, rid, version + 1, lu, True, "DELETE", None)
         self._emit(cur, None, stored)
+        self._record_write(cur, ctx, "delete", stored, previous, 200)
         return WriteResult(stored, 200, info_outcome(f"Deleted {rtype}/{rid}"))
 
     # -- history ------------------------------------------------------------------------------
@@ -506,18 +604,40 @@ class Repository:
         if q.rtype is not None:
             self.check_type(q.rtype)
         self._guard(ctx, "history", q.rtype, q.rid)
+        enf = self.enforcement
+        guarded = enf.enabled(ctx)
+        restrict = None
+        if guarded:
+            types = (q.rtype,) if q.rtype else ()
+            restrict = enf.restriction(ctx, "history", SearchScope(types))
         with self.backend.read() as cur:
             key = None
             if q.rid is not None:
-                row = cur.fetchone(
-                    "SELECT rid FROM resources WHERE rtype = ? AND id = ?", (q.rtype, q.rid)
-                )
+                row = cur.fetchone(_SELECT_CURRENT, (q.rtype, q.rid))
                 if row is None:
                     raise not_found(q.rtype or "", q.rid)
+                if guarded:
+                    self._admitted(ctx, "history", q.rtype or "", q.rid, row)
+                    restrict = None  # the resource is visible: all its versions are listed…
                 key = row[0]
-            rows, total = fetch_history(cur, q, key)
+            rows, total = fetch_history(cur, q, key, restrict)
+        if guarded:
+            rows = self._visible_versions(ctx, rows)  # …that the caller may see, each
+            found = [orjson.loads(r[6]) for r in rows[: q.count] if r[6] is not None]
+            query = "&".join(f"{k}={v}" for k, v in extra)
+            enf.record(Access(ctx, "history", q.rtype, q.rid, 200, query=query, resources=found))
         path = "/".join(p for p in (q.rtype, q.rid) if p) + ("/" if q.rtype else "") + "_history"
         return history_bundle(rows, q, base, path, extra, total)
+
+    def _visible_versions(self, ctx: Context, rows: list[tuple]) -> list[tuple]:
+        """History rows whose version the caller may see (a resource may have changed patient
+        or visibility); deletions are kept only for resources visible now (SQL filter)."""
+        policy = self.enforcement.policy
+        if policy is None:
+            return rows
+        return [
+            r for r in rows if r[6] is None or policy.admit(ctx, "history", r[0], orjson.loads(r[6]))
+        ]
 
     # -- search -------------------------------------------------------------------------------
     def search(
@@ -529,14 +649,37 @@ class Repository:
         base: str,
         strict: bool = True,
         compartment: tuple[str, str] | None = None,
+        cur: Cursor | None = None,
     ) -> dict[str, Any]:
+        """`cur`: inside a write transaction (a transaction Bundle's GET), the audit record
+        is written in it."""
         if rtype is not None:
             self.check_type(rtype)
         self._guard(ctx, "search", rtype, None)
-        with self.backend.read() as cur:
-            return search.execute(
-                cur, rtype, params, base=base, strict=strict, compartment=compartment
+        enf = self.enforcement
+        if not enf.enabled(ctx):
+            with self.backend.read() as rcur:
+                return search.execute(
+                    rcur, rtype, params, base=base, strict=strict, compartment=compartment
+                )
+        scope = SearchScope((rtype,) if rtype else (), compartment, tuple(params))
+        restrict = enf.restriction(ctx, "search", scope)
+        with self.backend.read() as rcur:
+            bundle = search.execute(
+                rcur,
+                rtype,
+                params,
+                base=base,
+                strict=strict,
+                compartment=compartment,
+                restrict=restrict,
+                admit=enf.admit(ctx, "search"),
             )
+        found = [e["resource"] for e in bundle.get("entry", ())]
+        query = "&".join(f"{k}={v}" for k, v in params)
+        path = "/".join(compartment) + "/" + (rtype or "*") if compartment else rtype
+        enf.record(Access(ctx, "search", path, None, 200, query=query, resources=found), cur)
+        return bundle
 
     def reindex_status(self, ctx: Context) -> dict[str, Any]:
         """The reindex jobs of custom SearchParameters, as a Parameters resource."""

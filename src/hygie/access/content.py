@@ -1,0 +1,65 @@
+"""What the policy reads in a resource's content: its patients (the Patient compartment, as
+the search index computes it, so that the per-resource decision and the SQL filter agree), its
+visibility labels, its document type and class codes, its authors."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from hygie import search
+from hygie.access.labels import DMP_VISIBILITY_SYSTEM
+from hygie.search.registry import compartment_definitions
+
+
+@lru_cache(maxsize=1)
+def patient_compartment_types() -> frozenset[str]:
+    """Resource types that can belong to a patient's compartment (Patient itself included)."""
+    return frozenset(compartment_definitions()["Patient"]) | {"Patient"}
+
+
+def patients_of(rtype: str, resource: dict[str, Any]) -> frozenset[str]:
+    """Ids of the patients whose compartment holds the resource (the index's own rows)."""
+    if rtype not in patient_compartment_types():
+        return frozenset()
+    rows = search.extract(resource).get("compartment", ())
+    return frozenset(cid for ctype, cid in rows if ctype == "Patient")
+
+
+def labels_of(resource: dict[str, Any]) -> frozenset[str]:
+    """The shared record's visibility codes on meta.security and DocumentReference.securityLabel."""
+    codings: list[Any] = list((resource.get("meta") or {}).get("security") or ())
+    for concept in resource.get("securityLabel") or ():
+        if isinstance(concept, dict):
+            codings.extend(concept.get("coding") or ())
+    return frozenset(
+        c.get("code")
+        for c in codings
+        if isinstance(c, dict) and c.get("system") == DMP_VISIBILITY_SYSTEM and c.get("code")
+    )
+
+
+def document_codes(resource: dict[str, Any]) -> frozenset[str]:
+    """DocumentReference type and category (class) codes."""
+    concepts = [resource.get("type") or {}, *(resource.get("category") or ())]
+    return frozenset(
+        c.get("code")
+        for concept in concepts
+        if isinstance(concept, dict)
+        for c in concept.get("coding") or ()
+        if isinstance(c, dict) and c.get("code")
+    )
+
+
+def authors_of(resource: dict[str, Any]) -> frozenset[str]:
+    return frozenset(
+        a.get("reference")
+        for a in resource.get("author") or ()
+        if isinstance(a, dict) and a.get("reference")
+    )
+
+
+def reference_of(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("reference"), str):
+        return value["reference"]
+    return None

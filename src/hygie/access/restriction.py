@@ -1,0 +1,154 @@
+"""The policy as a SQL row filter on a `resources` alias `{a}` (see store.context.Restriction).
+
+Every clause is an index look-up per candidate row: the Patient compartment
+(`compartment (ctype, cid, rid)`), the visibility labels (`idx_token (rid, param)`), the
+document type (same), the author (`idx_reference (rid, param)`). Type lists come from the
+definitions (no user text), so they are inlined as literals; ids are parameters. The aliases
+inside (`acc_*`) never collide with the search's own (`r`, `t…`, `s`, `ref`, `l`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hygie.access.config import AccessConfig
+from hygie.access.labels import (
+    DMP_VISIBILITY_SYSTEM,
+    INVISIBLE_PATIENT,
+    INVISIBLE_REP_LEGAUX,
+    MASQUE_PS,
+)
+from hygie.search.keys import param_key
+from hygie.store.context import (
+    AUTH_MFA,
+    NOTHING,
+    PATIENT,
+    PRACTITIONER,
+    REPRESENTATIVE,
+    Context,
+    Restriction,
+    SearchScope,
+)
+
+_DOC_CODES = (param_key("DocumentReference", "type"), param_key("DocumentReference", "category"))
+_DOC_AUTHOR = param_key("DocumentReference", "author")
+_PATIENT_PARAMS = ("patient", "subject", "beneficiary")
+
+
+def hidden_labels(kind: str) -> frozenset[str]:
+    """The visibility labels that hide a resource from this kind of caller (a practitioner
+    author still sees a document masked from professionals)."""
+    if kind == PATIENT:
+        return frozenset({INVISIBLE_PATIENT})
+    if kind == REPRESENTATIVE:
+        return frozenset({INVISIBLE_PATIENT, INVISIBLE_REP_LEGAUX})
+    if kind == PRACTITIONER:
+        return frozenset({MASQUE_PS})
+    return frozenset()
+
+
+def _literals(values: frozenset[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def types_only(allowed: frozenset[str] | None) -> Restriction | None:
+    if allowed is None:
+        return None
+    if not allowed:
+        return NOTHING
+    return Restriction(f"{{a}}.rtype IN ({_literals(allowed)})")
+
+
+def _in_compartment(alias: str, ids: frozenset[str]) -> tuple[str, list[Any]]:
+    if not ids:
+        return "1 = 0", []
+    return (
+        f"{{a}}.rid IN (SELECT {alias}.rid FROM compartment {alias} WHERE {alias}.ctype = 'Patient'"
+        f" AND {alias}.cid IN ({_marks(len(ids))}))",
+        sorted(ids),
+    )
+
+
+def build(
+    ctx: Context,
+    config: AccessConfig,
+    allowed: frozenset[str] | None,
+    patient_only: frozenset[str],
+    visible: frozenset[str],
+) -> Restriction:
+    """The row filter of a patient, a representative or a practitioner."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if allowed is not None:
+        if not allowed:
+            return NOTHING
+        parts.append(f"{{a}}.rtype IN ({_literals(allowed)})")
+    practitioner = ctx.kind == PRACTITIONER
+    free = config.reference_types | ({"Patient"} if practitioner else set())
+    sql, cargs = _in_compartment("acc_c", visible)
+    parts.append(f"({{a}}.rtype IN ({_literals(frozenset(free))}) OR {sql})")
+    args += cargs
+    if patient_only:
+        own = (
+            frozenset({ctx.patient[8:]})
+            if (ctx.patient or "").startswith("Patient/")
+            else frozenset()
+        )
+        sql, cargs = _in_compartment("acc_p", own)
+        parts.append(f"({{a}}.rtype NOT IN ({_literals(patient_only)}) OR {sql})")
+        args += cargs
+    hidden = sorted(hidden_labels(ctx.kind))
+    author_sql, author_args = "", []
+    if practitioner:
+        author_sql = (
+            " OR ({a}.rtype = 'DocumentReference' AND EXISTS (SELECT 1 FROM idx_reference acc_w"
+            " WHERE acc_w.rid = {a}.rid AND acc_w.param = ? AND acc_w.target_type = 'Practitioner'"
+            " AND acc_w.target_id = ?))"
+        )
+        author_args = [_DOC_AUTHOR, ctx.actor.removeprefix("Practitioner/")]
+    if hidden:
+        parts.append(
+            "(NOT EXISTS (SELECT 1 FROM idx_token acc_l WHERE acc_l.rid = {a}.rid"
+            f" AND acc_l.system = ? AND acc_l.code IN ({_marks(len(hidden))})){author_sql})"
+        )
+        args += [DMP_VISIBILITY_SYSTEM, *hidden, *author_args]
+    if practitioner:
+        codes = config.allowed_documents(ctx.profession)
+        if codes is not None:
+            match = (
+                "EXISTS (SELECT 1 FROM idx_token acc_m WHERE acc_m.rid = {a}.rid AND acc_m.param"
+                f" IN (?, ?) AND acc_m.code IN ({_marks(len(codes))}))"
+                if codes
+                else "1 = 0"
+            )
+            parts.append(f"({{a}}.rtype <> 'DocumentReference' OR {match}{author_sql})")
+            args += [*_DOC_CODES, *sorted(codes)] if codes else []
+            args += author_args
+        if ctx.auth_level != AUTH_MFA and config.sensitive:
+            parts.append(f"{{a}}.rtype NOT IN ({_literals(config.sensitive)})")
+    return Restriction(" AND ".join(parts), tuple(args))
+
+
+def targets(scope: SearchScope) -> frozenset[str]:
+    """The patients a search is about (for a break-the-glass grant): its Patient compartment,
+    its patient/subject parameters, or the ids of a Patient search."""
+    out: set[str] = set()
+    if scope.compartment and scope.compartment[0] == "Patient":
+        out.add(scope.compartment[1])
+    for key, value in scope.params:
+        code = key.split(":", 1)[0]
+        if code in _PATIENT_PARAMS or (code == "_id" and scope.types == ("Patient",)):
+            for v in value.split(","):
+                v = v.rsplit("/_history", 1)[0]
+                if "/" in v:
+                    kind, _, pid = v.rpartition("/")
+                    if kind.rsplit("/", 1)[-1] != "Patient":
+                        continue
+                    v = pid
+                if v:
+                    out.add(v)
+    return frozenset(out)

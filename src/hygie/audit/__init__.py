@@ -1,0 +1,52 @@
+"""The audit trail: a BALP AuditEvent for every access and change (and every login), written
+reliably, hash-chained, readable by the patient. `install(repo)` plugs the recorder into a
+Repository (`repo.enforcement.recorder`) and starts the sealer; docs/access.md explains it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hygie.audit.recorder import AuditRecorder
+    from hygie.store import Repository
+
+log = logging.getLogger("hygie.audit")
+
+
+def install(repo: Repository, *, seal_every: float | None = 1.0) -> AuditRecorder:
+    from hygie.audit.recorder import AuditRecorder
+
+    recorder = AuditRecorder(repo.backend)
+    repo.enforcement.recorder = recorder
+    _listen_to_logins(recorder)
+    if seal_every:
+        _start_sealer(recorder, seal_every)
+    return recorder
+
+
+def _listen_to_logins(recorder: AuditRecorder) -> None:
+    try:
+        from hygie.auth import events
+    except ImportError:  # the authentication layer is optional for the core
+        return
+    from hygie.audit.auth_events import listener
+
+    events.subscribe(listener(recorder))
+
+
+def _start_sealer(recorder: AuditRecorder, every: float) -> None:
+    from hygie.audit.chain import seal
+
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                seal(recorder.backend)
+            except Exception:  # the next round retries; records are safe meanwhile
+                log.exception("audit sealing failed")
+
+    threading.Thread(target=run, name="hygie-audit-sealer", daemon=True).start()
+    recorder.stop_sealer = stop.set  # type: ignore[attr-defined]

@@ -1,0 +1,184 @@
+"""An access (`store.context.Access`) as an AuditEvent in the IHE Basic Audit Log Patterns
+shape (BALP, https://profiles.ihe.net/ITI/BALP/): type `rest`, subtype the interaction, action
+C/R/U/D/E, outcome, agents (the user as requestor, the client application, the server),
+source (this server), entities (the patient with role 1, the resource, the query in base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from hygie.access.labels import ACT_REASON_SYSTEM, BREAK_THE_GLASS
+from hygie.store.context import Access
+from hygie.store.records import format_instant
+
+BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+OBJECT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+ACTION = {
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "search": "E",
+    "history": "R",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+}
+PROFILE = {
+    "C": "IHE.BasicAudit.Create",
+    "R": "IHE.BasicAudit.Read",
+    "U": "IHE.BasicAudit.Update",
+    "D": "IHE.BasicAudit.Delete",
+    "E": "IHE.BasicAudit.Query",
+}
+SERVER = "Device/hygie"
+AUTH_SUBTYPES = {
+    "login-success": ("110122", "Login"),
+    "login-failure": ("110122", "Login"),
+    "lockout": ("110122", "Login"),
+    "token-issued": ("110122", "Login"),
+    "token-revoked": ("110123", "Logout"),
+}
+
+
+def outcome_code(status: int) -> str:
+    """AuditEvent.outcome: 0 success, 4 minor failure (the caller's), 8 serious (server)."""
+    if status < 400:
+        return "0"
+    return "4" if status < 500 else "8"
+
+
+def patients_of(access: Access) -> list[str]:
+    """Patient/… the access touched: the resources' subject/patient, or the Patient itself."""
+    found = set(access.patients)
+    for res in access.resources:
+        if not isinstance(res, dict):
+            continue
+        if res.get("resourceType") == "Patient" and res.get("id"):
+            found.add(f"Patient/{res['id']}")
+            continue
+        for key in ("subject", "patient", "beneficiary"):
+            ref = (res.get(key) or {}).get("reference") if isinstance(res.get(key), dict) else None
+            if isinstance(ref, str) and ref.startswith("Patient/"):
+                found.add(ref)
+    return sorted(found)
+
+
+def audit_event(access: Access, recorded: int, patients: list[str]) -> dict[str, Any]:
+    ctx = access.ctx
+    action = ACTION.get(access.action, "E")
+    subtype = access.action if access.action in ACTION else "operation"
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [BALP + PROFILE[action]]},
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "Restful Operation",
+        },
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
+        "action": action,
+    }
+    if access.action in AUTH_SUBTYPES:  # DICOM "User Authentication" (110114)
+        event["type"] = {"system": DCM, "code": "110114", "display": "User Authentication"}
+        code, display = AUTH_SUBTYPES[access.action]
+        event["subtype"] = [{"system": DCM, "code": code, "display": display}]
+        del event["meta"]  # BALP profiles cover REST interactions, not logins
+        event["subtype"].append({"system": "urn:hygie:auth-event", "code": access.action})
+    event.update(
+        {
+            "recorded": format_instant(recorded),
+            "outcome": outcome_code(access.status),
+        }
+    )
+    if access.detail:
+        event["outcomeDesc"] = access.detail
+    if ctx.purpose == BREAK_THE_GLASS:
+        event["purposeOfEvent"] = [
+            {
+                "coding": [{"system": ACT_REASON_SYSTEM, "code": BREAK_THE_GLASS}],
+                "text": ctx.btg_reason or "",
+            }
+        ]
+    event["agent"] = _agents(access)
+    event["source"] = {
+        "observer": {"reference": SERVER, "display": "Hygie"},
+        "type": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                "code": "4",
+                "display": "Application Server",
+            }
+        ],
+    }
+    event["entity"] = _entities(access, patients)
+    return event
+
+
+def _agents(access: Access) -> list[dict[str, Any]]:
+    ctx = access.ctx
+    user: dict[str, Any] = {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "code": "humanuser" if ctx.user else "dataprocessor",
+                }
+            ]
+        },
+        "who": {"reference": ctx.actor, **({"display": ctx.display} if ctx.display else {})},
+        "requestor": True,
+    }
+    if ctx.user:
+        user["altId"] = ctx.user
+    if ctx.purpose == BREAK_THE_GLASS:
+        user["purposeOfUse"] = [
+            {"coding": [{"system": ACT_REASON_SYSTEM, "code": BREAK_THE_GLASS}]}
+        ]
+    client: dict[str, Any] = {
+        "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
+        "who": {"identifier": {"value": ctx.client_id or "hygie"}},
+        "requestor": False,
+    }
+    if ctx.source:
+        client["network"] = {"address": ctx.source, "type": "2"}
+    server = {
+        "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+        "who": {"reference": SERVER},
+        "requestor": False,
+    }
+    return [user, client, server]
+
+
+def _entities(access: Access, patients: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {
+            "what": {"reference": p},
+            "type": {"system": OBJECT_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+        }
+        for p in patients
+    ]
+    if access.rtype and access.rid:
+        out.append(
+            {
+                "what": {"reference": f"{access.rtype}/{access.rid}"},
+                "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+            }
+        )
+    if access.query is not None:
+        out.append(
+            {
+                "type": {"system": OBJECT_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+                "description": access.rtype or "",
+                "query": base64.b64encode(access.query.encode()).decode(),
+            }
+        )
+    return out

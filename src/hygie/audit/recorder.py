@@ -1,0 +1,152 @@
+"""The audit recorder: each access becomes an `audit_event` row.
+
+* A write's record is inserted with the write's own cursor: in its transaction.
+* A read's record is committed before the response: `record` (threads) and `arecord` (the
+  event loop) wait for it. Concurrent records are committed together by one flusher thread
+  (one transaction for all the records waiting at that moment, through the backend's write
+  path, so SQLite's group-commit writer batches them further): the cost of the COMMIT is shared.
+* A refused attempt (`note`) is queued without waiting: the caller may hold the write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import orjson
+
+from hygie.audit.events import audit_event, patients_of
+from hygie.audit.schema import audit_ddl
+from hygie.store.base import Backend, Cursor
+from hygie.store.context import Access
+from hygie.store.records import Clock
+
+log = logging.getLogger("hygie.audit")
+Row = tuple[int, str, int, str, str | None, str, str, list[str]]
+_INSERT = (
+    "INSERT INTO audit_event (recorded, action, outcome, actor, purpose, patients, content)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+_STOP = object()
+
+
+class AuditRecorder:
+    def __init__(self, backend: Backend, *, batch: int = 1000) -> None:
+        self.backend = backend
+        self.batch = batch
+        self.clock = Clock()
+        backend.create_schema(audit_ddl(backend.dialect))
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- the Recorder protocol ----------------------------------------------------------------
+    def record(self, access: Access, cur: Cursor | None = None) -> None:
+        row = self.row(access)
+        if cur is not None:
+            insert_rows(cur, [row])
+            return
+        done: Future[None] = Future()
+        self._put((row, done))
+        done.result()
+
+    async def arecord(self, access: Access) -> None:
+        done: Future[None] = Future()
+        self._put((self.row(access), done))
+        await asyncio.wrap_future(done)
+
+    def note(self, access: Access) -> None:
+        self._put((self.row(access), None))
+
+    # -- internals ----------------------------------------------------------------------------
+    def row(self, access: Access) -> Row:
+        recorded = self.clock.now()
+        patients = patients_of(access)
+        event = audit_event(access, recorded, patients)
+        ctx = access.ctx
+        return (
+            recorded,
+            access.action,
+            access.status,
+            ctx.actor,
+            ctx.purpose,
+            " ".join(patients),
+            orjson.dumps(event).decode(),
+            patients,
+        )
+
+    def _put(self, item: Any) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._flush_forever, name="hygie-audit", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(item)
+
+    def _flush_forever(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < self.batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(i is _STOP for i in items)
+            items = [i for i in items if i is not _STOP]
+            if items:
+                self._flush(items)
+            if stop:
+                return
+
+    def _flush(self, items: list[tuple[Row, Future[None] | None]]) -> None:
+        try:
+            self.backend.run_write(lambda cur: insert_rows(cur, [r for r, _ in items]))
+        except Exception as exc:  # every waiting request fails rather than answer unaudited
+            log.exception("audit records could not be written")
+            for _, done in items:
+                if done is not None:
+                    done.set_exception(exc)
+            return
+        for _, done in items:
+            if done is not None:
+                done.set_result(None)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def insert_rows(cur: Cursor, rows: list[Row]) -> None:
+    """Insert records; each gets the next number of the audit sequence (PostgreSQL: taken in
+    one round trip for the batch; a rolled-back transaction leaves a gap the sealer records)."""
+    links = []
+    if cur.dialect == "postgres":
+        seqs = [
+            int(r[0])
+            for r in cur.fetchall(
+                "SELECT nextval(pg_get_serial_sequence('audit_event', 'seq'))"
+                " FROM generate_series(1, ?)",
+                (len(rows),),
+            )
+        ]
+        cur.executemany(
+            "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
+            " content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(seq, *row[:7]) for seq, row in zip(seqs, rows, strict=True)],
+        )
+        for seq, row in zip(seqs, rows, strict=True):
+            links.extend((p, seq) for p in row[7])
+    else:
+        for row in rows:
+            seq = cur.insert_returning_id(_INSERT, row[:7])
+            links.extend((p, seq) for p in row[7])
+    if links:
+        cur.executemany("INSERT INTO audit_patient (patient, seq) VALUES (?, ?)", links)
