@@ -123,7 +123,7 @@ def generate(
     seed: int = typer.Option(2026, help="Seed (same seed and size, byte-identical files)."),
     gzip: bool = typer.Option(False, "--gzip", help="Write .ndjson.gz files."),
     workers: int = typer.Option(
-        1, help="Processes that render blocks of patients (0: one per CPU); same output."
+        0, help="Processes that render blocks of patients (0: one per CPU); same output."
     ),
 ) -> None:
     """Write a synthetic French population as NDJSON, one file per resource type.

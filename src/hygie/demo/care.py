@@ -44,7 +44,7 @@ _CLASSES = {
     "VR": (coding(ACT_CODE, "VR", "virtual"), "Téléconsultation"),
 }
 _KINDS = ("AMB", "IMP", "EMER", "VR")
-_KIND_WEIGHTS = (60, 10, 12, 18)
+_KIND_WEIGHTS = (60, 70, 82, 100)  # cumulative: 60 % AMB, 10 % IMP, 12 % EMER, 18 % VR
 _VITAL = [concept("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs")]
 _LAB = [concept("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")]
 _TELE = [concept(ACT_CODE, "VR", "virtual", "Téléconsultation")]
@@ -78,6 +78,7 @@ class Record:
         self.child = p.kind == "C"
         self.pharmacist = pra_id(d.pick(self.rng, "pharmacist"))
         self.nurse = pra_id(d.pick(self.rng, "nurse"))
+        self.pref = p.ref  # one dict shared by the patient's resources (never mutated)
         self.n_obs = 0
         self.n_doc = 0
         self.n_apt = 0
@@ -97,7 +98,7 @@ class Record:
         days = sorted(first_day + timedelta(days=rng.randint(0, span)) for _ in range(count))
         encounters: list[tuple[str, str, str]] = []  # (id, kind, start)
         for k, day in enumerate(days):
-            kind = rng.choices(_KINDS, _KIND_WEIGHTS)[0]
+            kind = rng.choices(_KINDS, cum_weights=_KIND_WEIGHTS)[0]
             yield from self.encounter(k, kind, day, encounters)
         yield from self.conditions_and_prescriptions(encounters)
         yield from immunizations(rng, p.id, p.born, (self.gp, self.nurse))
@@ -138,7 +139,7 @@ class Record:
             "status": "finished",
             "class": _CLASSES[kind][0],
             "type": [{"text": _CLASSES[kind][1]}],
-            "subject": self.p.ref,
+            "subject": self.pref,
             "participant": [{"individual": ref("Practitioner", pra_id(who))}],
         }
         if kind in ("AMB", "VR") and rng.random() < 0.7:
@@ -170,7 +171,7 @@ class Record:
             "status": "final",
             "category": category,
             "code": concept(c.LOINC, m[0], m[1]),
-            "subject": self.p.ref,
+            "subject": self.pref,
             "encounter": ref("Encounter", eid),
             "effectiveDateTime": when,
             "performer": [ref("Practitioner", who)],
@@ -349,7 +350,7 @@ class Record:
                 " avant le rendez-vous)"
             )
         out["participant"] = [
-            {"actor": self.p.ref, "required": "required", "status": "accepted"},
+            {"actor": self.pref, "required": "required", "status": "accepted"},
             {
                 "actor": ref("Practitioner", pra_id(who)),
                 "required": "required",
@@ -383,7 +384,7 @@ class Record:
                 "verificationStatus": _CONFIRMED,
                 "category": _PROBLEM,
                 "code": concept(c.CIM10, code, label, label),
-                "subject": p.ref,
+                "subject": self.pref,
                 "encounter": ref("Encounter", eid),
                 "onsetDateTime": max(onset, p.born).isoformat(),
                 "recorder": ref("Practitioner", self.gp),
@@ -430,7 +431,7 @@ class Record:
             "status": "active" if len(fills) <= repeats else "completed",
             "intent": "order",
             "medicationCodeableConcept": medication,
-            "subject": self.p.ref,
+            "subject": self.pref,
             "encounter": ref("Encounter", eid),
             "authoredOn": start,
             "requester": ref("Practitioner", self.gp),
@@ -466,7 +467,7 @@ class Record:
                 "id": f"mdi-{self.key}-{k}-{r}",
                 "status": "completed",
                 "medicationCodeableConcept": medication,
-                "subject": self.p.ref,
+                "subject": self.pref,
                 "performer": [{"actor": ref("Practitioner", self.pharmacist)}],
                 "authorizingPrescription": [ref("MedicationRequest", rid)],
                 "type": _REFILL if r else _FIRST_FILL,

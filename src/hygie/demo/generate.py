@@ -159,6 +159,7 @@ def generate(
     for old in out_dir.glob("*.ndjson*"):
         old.unlink()
     work = units(patients, seed)
+    workers = max(1, min(workers, len(work)))
     summary = Summary()
     handles: dict[str, IO[bytes]] = {}
     started = time.perf_counter()
