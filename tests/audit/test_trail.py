@@ -1,0 +1,149 @@
+"""The audit trail: every access recorded (reads before the response, writes in their
+transaction), the hash chain catches deletions and alterations, the patient's log shows
+break-the-glass accesses flagged."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from hygie import access, audit
+from hygie.audit.chain import seal_all, verify
+from hygie.audit.log import access_log
+from hygie.fhir.outcome import FhirError
+from hygie.store import Context, Repository
+from tests.access import world
+
+BASE = "http://test/fhir"
+
+
+@pytest.fixture
+def secured(repo: Repository) -> Repository:
+    access.install(repo)
+    audit.install(repo, seal_every=None)
+    world.build(repo)
+    return repo
+
+
+def events(repo: Repository) -> list[dict]:
+    with repo.backend.read() as cur:
+        rows = cur.fetchall("SELECT content FROM audit_event ORDER BY seq")
+    return [orjson.loads(r[0]) for r in rows]
+
+
+def test_every_access_is_recorded(secured: Repository) -> None:
+    gp1 = world._pro("gp1")
+    before = len(events(secured))
+    secured.read(gp1, "Observation", "obs-pa")
+    secured.search(gp1, "Observation", [("patient", "Patient/pa")], base=BASE)
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "poids"},
+        "subject": {"reference": "Patient/pa"},
+    }
+    created = secured.create(gp1, obs)
+    with pytest.raises(FhirError):
+        secured.read(world._pro("gp2"), "Observation", "obs-pa")  # refused: recorded too
+    secured.enforcement.recorder.close()  # flush the refusal, queued without waiting
+    new = events(secured)[before:]
+    assert [(e["action"], e["subtype"][0]["code"], e["outcome"]) for e in new] == [
+        ("R", "read", "0"),
+        ("E", "search", "0"),
+        ("C", "create", "0"),
+        ("R", "read", "4"),
+    ]
+    read = new[0]
+    assert read["agent"][0]["who"]["reference"] == "Practitioner/gp1"
+    assert read["agent"][0]["requestor"] is True
+    roles = {(e["role"]["code"], e["what"]["reference"]) for e in read["entity"]}
+    assert roles == {("1", "Patient/pa"), ("4", "Observation/obs-pa")}
+    query = [e for e in new[1]["entity"] if e["role"]["code"] == "24"]
+    assert query and query[0]["query"]
+    assert any(
+        e["what"]["reference"] == f"Observation/{created.stored.id}" for e in new[2]["entity"]
+    )
+    assert Context.system().is_system  # the server's own reads are not audited
+    n = len(events(secured))
+    secured.read(Context.system(), "Observation", "obs-pa")
+    assert len(events(secured)) == n
+
+
+def test_a_failed_write_leaves_no_record(secured: Repository) -> None:
+    n = len(events(secured))
+    gp1 = world._pro("gp1")
+    with pytest.raises(FhirError):
+        secured.create(gp1, {"resourceType": "Observation", "status": "bogus"})
+    assert len(events(secured)) == n
+
+
+def test_the_chain_detects_deleted_and_altered_records(secured: Repository) -> None:
+    gp1 = world._pro("gp1")
+    for _ in range(5):
+        secured.read(gp1, "Observation", "obs-pa")
+    backend = secured.backend
+    assert seal_all(backend, grace_us=0) >= 5
+    report = verify(backend)
+    assert report.ok and report.checked >= 5, report.problems
+    with backend.write() as cur:
+        cur.execute("DELETE FROM audit_event WHERE seq = 2")
+        cur.execute("UPDATE audit_event SET actor = 'Practitioner/nobody' WHERE seq = 3")
+    report = verify(backend)
+    assert "audit record 2 was deleted" in report.problems
+    assert "audit record 3 was altered" in report.problems
+    with backend.write() as cur:
+        cur.execute("DELETE FROM audit_chain WHERE seq = 4")
+    assert any("missing" in p for p in verify(backend).problems)
+
+
+def test_rolled_back_numbers_become_sealed_gaps(secured: Repository) -> None:
+    backend = secured.backend
+    gp1 = world._pro("gp1")
+    secured.read(gp1, "Observation", "obs-pa")
+
+    def doomed(cur) -> None:
+        from hygie.audit.recorder import insert_rows
+
+        insert_rows(cur, [secured.enforcement.recorder.row(_access(gp1))])
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        backend.run_write(doomed)
+    secured.read(gp1, "Observation", "obs-pa")
+    seal_all(backend, grace_us=0)
+    report = verify(backend)
+    assert report.ok, report.problems
+    with backend.read() as cur:
+        kinds = [r[0] for r in cur.fetchall("SELECT kind FROM audit_chain ORDER BY seq")]
+    if backend.dialect == "postgres":  # SQLite never skips a number
+        assert "gap" in kinds
+
+
+def _access(ctx):
+    from hygie.store.context import Access
+
+    return Access(ctx, "read", "Observation", "obs-pa")
+
+
+def test_the_patients_log_flags_break_the_glass(secured: Repository) -> None:
+    btg = world._pro("gp3", purpose="BTG", btg_reason="patient inconscient aux urgences")
+    secured.read(btg, "Observation", "obs-pa")
+    secured.read(world._pro("gp1"), "Observation", "obs-pa")
+    log = access_log(secured.backend, "Patient/pa", base=BASE)
+    found = [
+        orjson.loads(bytes(e["resource"])) if not isinstance(e["resource"], dict) else e["resource"]
+        for e in orjson.loads(orjson.dumps(log))["entry"]
+    ]
+    who = [(e["agent"][0]["who"]["reference"], "purposeOfEvent" in e) for e in found]
+    assert who[:2] == [("Practitioner/gp1", False), ("Practitioner/gp3", True)]
+    assert found[1]["purposeOfEvent"][0]["text"] == "patient inconscient aux urgences"
+    # the grant was recorded with an expiry, and the patient notified through the outbox
+    with secured.backend.read() as cur:
+        grants = cur.fetchall("SELECT patient, expires > created FROM access_grant")
+        topics = [r[0] for r in cur.fetchall("SELECT topic FROM outbox")]
+    assert ("pa", True) in [(g[0], bool(g[1])) for g in grants]
+    assert "access.break-the-glass" in topics
+    # without a reason: refused
+    with pytest.raises(FhirError) as exc:
+        secured.read(world._pro("gp3", purpose="BTG"), "Observation", "obs-pa")
+    assert exc.value.status == 403
