@@ -2,11 +2,18 @@
 
 Order: data files -> HTTP ceiling (minimal ASGI app, granian, 1 worker) -> in-process write
 costs -> for SQLite then PostgreSQL: database ceiling, bulk import, HTTP loads against
-`hygie serve` (read, create, update, transaction), in-process creates, profiles where a target
-is missed. Raw results go to bench/out/ (gitignored); tables to docs/benchmarks.md.
+`hygie serve --open` through bench.load (seeding through the API, then read, create, update,
+search, transaction, import, mixed, each beside the harness's own ceiling), in-process creates,
+profiles where a target is missed -> the suites of bench/suites.py (other benchmark modules,
+each with `run(quick)` and `markdown(result)`). Raw results go to bench/out/ (gitignored);
+tables to docs/benchmarks.md, the load plot to docs/benchmarks-load.png.
 
 Options: --duration S (measured seconds per wrk run, default 10), --warmup S (default 3),
---backends sqlite,postgres, --no-profile, --import-patients N (x5 resources), --no-doc.
+--backends sqlite,postgres, --no-profile, --import-patients N (x5 resources),
+--load-patients N (patient records seeded through the API), --no-doc,
+--quick (short runs: 3 s per load, small data sets, no profiles, suites in quick mode),
+--only NAME (one part: `http`, `import`, or a suite such as `bench.scale`; prints its result
+and leaves docs/benchmarks.md alone).
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench import data, dbceiling, inproc, pgserver, profile, report, wrk
+import bench.load
+from bench import data, dbceiling, inproc, pgserver, profile, report, suites
+from bench.load import plans, runner
 from bench.pgserver import free_port
 from bench.procs import Server
 
@@ -41,6 +48,9 @@ READ_PATIENTS = 10_000
 CONNS = 16
 DB_PIDS = None  # set to a callable returning the PostgreSQL server's pids while it runs
 TX_CONNS = 4  # a 100-entry bundle is 100 writes: 4 in flight keep the server busy
+LOAD_SCENARIOS = ["read", "create", "update", "search", "transaction", "import", "mixed"]
+PLOT = ROOT / "docs" / "benchmarks-load.png"
+ONLY_STEPS = {"http": ("http",), "import": ("import",)}  # --only NAME: the steps it runs
 
 
 def log(msg: str) -> None:
@@ -51,16 +61,11 @@ def log(msg: str) -> None:
 def write_data(import_patients: int) -> dict[str, Any]:
     DATA.mkdir(parents=True, exist_ok=True)
     ids = [f"pat-{i}" for i in range(READ_PATIENTS)]
-    (DATA / "ids.txt").write_text("\n".join(ids) + "\n")
-    with open(DATA / "create_bodies.ndjson", "wb") as f:
-        for i in range(1000):
-            f.write(orjson.dumps(data.patient(500_000 + i)) + b"\n")
-    tpl = data.patient(3, rid="__ID__")
-    tpl["telecom"][1]["value"] = "patient.__N__@exemple.fr"
-    (DATA / "update_template.json").write_bytes(orjson.dumps(tpl) + b"\n")
-    with open(DATA / "transactions.ndjson", "wb") as f:
-        for s in range(10):
-            f.write(orjson.dumps(data.transaction_bundle(700 + s)) + b"\n")
+    # the ceiling's read plan: GET of the Patients it holds (bench/ceiling_app.py)
+    plans.write(
+        {"read": (1, [plans.Request("GET", f"/fhir/Patient/{i}") for i in ids])},
+        DATA / "ceiling-read.plan",
+    )
     resources = data.import_set(import_patients, 4)
     imp = DATA / "import"
     shutil.rmtree(imp, ignore_errors=True)
@@ -69,10 +74,6 @@ def write_data(import_patients: int) -> dict[str, Any]:
         for r in resources:
             (fp if r["resourceType"] == "Patient" else fo).write(orjson.dumps(r) + b"\n")
     return {"ids": ids, "import": resources}
-
-
-def read_env() -> dict[str, str]:
-    return {"BENCH_IDS": str(DATA / "ids.txt")}
 
 
 # -- HTTP ceiling -----------------------------------------------------------------------------
@@ -107,14 +108,15 @@ def http_ceiling(args, tmp: Path) -> dict[str, Any]:
         with srv:
             for t in threads:
                 log(f"HTTP ceiling {label}, wrk -t{t}")
-                r = wrk.run(
-                    srv,
-                    "read",
-                    read_env(),
+                r = runner.run(
+                    srv.base,
+                    DATA / "ceiling-read.plan",
                     threads=t,
                     conns=CONNS,
                     duration=args.duration,
                     warmup=args.warmup,
+                    server_pids=srv.pids,
+                    quiet=True,
                 )
                 r["server_command"] = "python -m bench.ceiling_app " + " ".join(cmd[3:])
                 out[f"{app}_t{t}" if workers == 1 else f"{app}_w{workers}_t{t}"] = r
@@ -143,107 +145,88 @@ def hygie_server(url: str, tmp: Path, name: str, workers: int = 1) -> Server:
     return Server(f"hygie {name}", cmd, port, "/fhir/metadata", {}, LOGS / log_name)
 
 
-def probe(base: str, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-    """One request before the load: does the endpoint work at all?"""
-    req = urllib.request.Request(
-        base + path,
-        data=body,
-        method=method,
-        headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return {"status": r.status, "ok": 200 <= r.status < 300}
-    except urllib.error.HTTPError as e:
-        return {"status": e.code, "ok": False, "body": e.read()[:600].decode("utf-8", "replace")}
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
-        return {"status": None, "ok": False, "body": repr(e)}
-
-
 def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) -> None:
-    log(f"{name}: preloading {READ_PATIENTS} patients (Repository.load)")
+    """bench.load against `hygie serve`; the read, create, update and transaction figures are
+    also kept under their old keys (the targets and findings of report.py use them)."""
+    log(f"{name}: preloading {READ_PATIENTS} patients (Repository.load, for the in-process runs)")
     pre = inproc.bulk_load(url, [data.patient(i, rid=f"pat-{i}") for i in range(READ_PATIENTS)])
     results["preload"] = pre
     results["serve_db"] = url
     srv = hygie_server(url, tmp, name)
-    tpl = (DATA / "update_template.json").read_text().strip()
-    probes = {
-        "read": ("GET", "/fhir/Patient/pat-1", None),
-        "create": (
-            "POST",
-            "/fhir/Patient",
-            (DATA / "create_bodies.ndjson").read_bytes().split(b"\n", 1)[0],
-        ),
-        "update": (
-            "PUT",
-            "/fhir/Patient/pat-2",
-            tpl.replace("__ID__", "pat-2").replace("__N__", "0").encode(),
-        ),
-        "transaction": (
-            "POST",
-            "/fhir",
-            (DATA / "transactions.ndjson").read_bytes().split(b"\n", 1)[0],
-        ),
-    }
-    scenarios = {
-        "read": ("read", read_env(), 1),
-        "create": ("create", {"BENCH_BODIES": str(DATA / "create_bodies.ndjson")}, 1),
-        "update": (
-            "update",
-            {
-                "BENCH_IDS": str(DATA / "ids.txt"),
-                "BENCH_TEMPLATE": str(DATA / "update_template.json"),
-            },
-            1,
-        ),
-        "transaction": ("transaction", {"BENCH_BODIES": str(DATA / "transactions.ndjson")}, 100),
-        "read_t2": ("read", read_env(), 1),  # as the -t2 ceiling run, for the same comparison
-    }
-    probes["read_t2"] = probes["read"]
-    conns = {"transaction": TX_CONNS}
-    threads = {"read_t2": 2}
+    title = {"sqlite": "SQLite", "postgres": "PostgreSQL"}.get(name, name)
     with srv:
         results["server_command"] = " ".join(srv.cmd)
-        for scen, (script, env, per) in scenarios.items():
-            pr = probe(srv.base, *probes[scen])
-            results.setdefault("probes", {})[scen] = pr
-            if not pr["ok"]:
-                log(f"{name} {scen}: endpoint FAILED ({pr['status']}); load skipped")
-                continue
-            log(f"{name}: wrk {scen}")
-            try:
-                results[scen] = wrk.run(
-                    srv,
-                    script,
-                    env,
-                    conns=conns.get(scen, CONNS),
-                    threads=threads.get(scen, 1),
-                    db_pids=DB_PIDS,
+        load = bench.load.run(
+            srv.base + "/fhir",
+            LOAD_SCENARIOS,
+            duration=args.duration,
+            warmup=args.warmup,
+            connections=CONNS,
+            threads=1,
+            bundle_connections=TX_CONNS,
+            patients=args.load_patients,
+            tx_entries=100,
+            import_batch=200,
+            ceiling=True,
+            out_dir=OUT / f"load-{name}",
+            label=f"Hygie on {title}",
+            server_pids=srv.pids,
+            db_pids=DB_PIDS,
+            quiet=True,
+            log=lambda m: log(f"{name}: {m}"),
+        )
+        results["load"] = load
+        for scen in ("read", "create", "update", "transaction"):
+            if scen in load["scenarios"]:
+                results[scen] = load["scenarios"][scen]
+        results["probes"] = {
+            f"{scen}:{kind}": p
+            for scen, kinds in load.get("probes", {}).items()
+            for kind, p in kinds.items()
+        }
+        read_plan = load["scenarios"].get("read", {}).get("plan")
+        if read_plan:  # as the -t2 ceiling run, for the same comparison
+            log(f"{name}: wrk read -t2")
+            results["read_t2"] = _guarded(
+                lambda: runner.run(
+                    srv.base + "/fhir",
+                    Path(read_plan),
+                    threads=2,
+                    conns=CONNS,
                     duration=args.duration,
                     warmup=args.warmup,
-                    per_request=per,
+                    server_pids=srv.pids,
+                    db_pids=DB_PIDS,
+                    quiet=True,
                 )
-            except Exception as e:  # noqa: BLE001
-                results[scen] = {"error": repr(e)}
+            )
     results["server_log_tail"] = _tail(srv.log)
+    if not read_plan:
+        return
     # Reads again with one server process per core, beside the 2-worker ceiling.
     srv2 = hygie_server(url, tmp, name, workers=2)
     with srv2:
         log(f"{name}: wrk read, 2 workers")
-        try:
-            results["read_w2"] = wrk.run(
-                srv2,
-                "read",
-                read_env(),
+        results["read_w2"] = _guarded(
+            lambda: runner.run(
+                srv2.base + "/fhir",
+                Path(read_plan),
                 conns=CONNS,
                 threads=1,
-                db_pids=DB_PIDS,
                 duration=args.duration,
                 warmup=args.warmup,
-                per_request=1,
+                server_pids=srv2.pids,
+                db_pids=DB_PIDS,
+                quiet=True,
             )
-        except Exception as e:  # noqa: BLE001
-            results["read_w2"] = {"error": repr(e)}
+        )
+
+
+def _guarded(fn) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"error": repr(e)}
 
 
 def _tail(path: Path | None, n: int = 30) -> str:
@@ -342,12 +325,14 @@ def backend_run(
         ),
     ]
     for step, fn in steps:
+        if args.only and step not in ONLY_STEPS.get(args.only, ()):
+            continue
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - one broken step must not hide the others
             log(f"{name}: step {step} FAILED: {e!r}")
             res.setdefault("failures", {})[step] = traceback.format_exc()[-3000:]
-    if not args.no_profile:
+    if not args.no_profile and not args.only:
         profiles(args, name, make_url, dataset, tmp, ceiling_rps, res)
     return res
 
@@ -359,19 +344,21 @@ def profiles(args, name, make_url, dataset, tmp, ceiling_rps, res) -> None:
     create = res.get("create", {}).get("ok_rps", 0)
     wanted = []
     if read < 0.5 * ceiling_rps:
-        wanted.append(("read", "read", read_env()))
+        wanted.append("read")
     if create < 2000:
-        wanted.append(("create", "create", {"BENCH_BODIES": str(DATA / "create_bodies.ndjson")}))
+        wanted.append("create")
     if wanted:
-        url = res["serve_db"]  # the database the HTTP loads ran on (10,000 Patients and more)
-        for scen, script, env in wanted:
+        url = res["serve_db"]  # the database the HTTP loads ran on (seeded, and more)
+        for scen in wanted:
+            plan = res.get(scen, {}).get("plan")
+            if not plan:
+                continue
             log(f"{name}: py-spy profile of {scen}")
             try:
                 prof[scen] = profile.record(
                     hygie_server(url, tmp, f"{name}-prof-{scen}"),
                     OUT / f"pyspy-{name}-{scen}.txt",
-                    script,
-                    env,
+                    Path(plan),
                     duration=min(args.duration, 8),
                 )
             except Exception as e:  # noqa: BLE001
@@ -418,15 +405,35 @@ def validation_speed() -> dict[str, Any]:
     return {"returncode": p.returncode, "output": p.stdout.strip(), "stderr": p.stderr[-1500:]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("--duration", type=int, default=10)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=int, default=10, help="measured seconds per wrk run")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--import-patients", type=int, default=2000)
-    ap.add_argument("--no-doc", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--load-patients", type=int, default=1000, help="records seeded by bench.load")
+    ap.add_argument("--no-doc", action="store_true", help="leave docs/benchmarks.md alone")
+    ap.add_argument("--quick", action="store_true", help="short runs on small data (a check)")
+    ap.add_argument(
+        "--only",
+        help="one part: http (ceilings + bench.load), import, or a suite of bench/suites.py "
+        "(e.g. bench.scale); prints it, does not rewrite docs/benchmarks.md",
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = min(args.duration, 3), min(args.warmup, 1)
+        args.import_patients = min(args.import_patients, 300)
+        args.load_patients = min(args.load_patients, 100)
+        args.no_profile = True
+    if args.only:
+        args.only = suites.resolve(args.only) if args.only not in ONLY_STEPS else args.only
+        args.no_doc = True
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     started = time.time()
     OUT.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(exist_ok=True)
@@ -436,18 +443,52 @@ def main() -> None:
         "machine": report.machine_info(),
         "connections": CONNS,
     }
+    suite_only = bool(args.only) and args.only not in ONLY_STEPS
+    if not suite_only:
+        measure_backends(args, results)
+    results["suites"] = run_suites(args)
+    results["elapsed_s"] = time.time() - started
+    results["git_end"] = report.git_state()
+    path = _save(results)
+    log(f"raw results: {path.relative_to(ROOT)}")
+    loads = [results[b]["load"] for b in ("sqlite", "postgres") if "load" in results.get(b, {})]
+    if args.only:
+        print(report.render_only(results, args.only))
+        return
+    if loads and not args.no_doc:
+        try:
+            from bench.load.plot import plot
+
+            plot(loads, PLOT, title=f"bench.load against hygie serve — {results['started']}")
+            results["plot"] = str(PLOT.relative_to(ROOT))
+        except Exception as e:  # noqa: BLE001 - the tables matter more than the picture
+            log(f"plot failed: {e!r}")
+    if not args.no_doc:
+        doc = ROOT / "docs" / "benchmarks.md"
+        doc.write_text(report.render(results))
+        log(f"wrote {doc.relative_to(ROOT)} in {results['elapsed_s']:.0f} s")
+    else:
+        print(report.render(results))
+
+
+def measure_backends(args, results: dict[str, Any]) -> None:
     log("writing data files to bench/out/data")
     dataset = write_data(args.import_patients)
     tmp = Path(tempfile.mkdtemp(prefix="hygie-bench-"))
     stop_pg = None
     try:
-        results["ceiling"] = http_ceiling(args, tmp)
-        ceiling_rps = results["ceiling"]["app_t1"]["ok_rps"]
-        log("in-process write costs")
-        results["write_steps"] = inproc.write_steps()
-        results["validation_speed"] = validation_speed()
-        log("preparing the rows of the import set (for the database ceiling)")
-        rows = dbceiling.prepare_rows(dataset["import"])
+        ceiling_rps = 0.0
+        if not args.only or args.only == "http":
+            results["ceiling"] = http_ceiling(args, tmp)
+            ceiling_rps = results["ceiling"]["app_t1"]["ok_rps"]
+        rows = None
+        if not args.only:
+            log("in-process write costs")
+            results["write_steps"] = inproc.write_steps()
+            results["validation_speed"] = validation_speed()
+        if not args.only or args.only == "import":
+            log("preparing the rows of the import set (for the database ceiling)")
+            rows = dbceiling.prepare_rows(dataset["import"])
         for name in args.backends.split(","):
             if name == "sqlite":
 
@@ -470,14 +511,25 @@ def main() -> None:
         if stop_pg:
             stop_pg()
         shutil.rmtree(tmp, ignore_errors=True)
-    results["elapsed_s"] = time.time() - started
-    results["git_end"] = report.git_state()
-    path = _save(results)
-    log(f"raw results: {path.relative_to(ROOT)}")
-    if not args.no_doc:
-        doc = ROOT / "docs" / "benchmarks.md"
-        doc.write_text(report.render(results))
-        log(f"wrote {doc.relative_to(ROOT)} in {results['elapsed_s']:.0f} s")
+
+
+def run_suites(args) -> dict[str, Any]:
+    """Every module of bench/suites.py (or the one of --only): its run(quick) result."""
+    out: dict[str, Any] = {}
+    if args.only in ONLY_STEPS:
+        return out
+    for name in suites.SUITES:
+        if args.only and name != args.only:
+            continue
+        log(f"suite {name} ({'quick' if args.quick else 'full'})")
+        t0 = time.time()
+        try:
+            out[name] = {"result": suites.load(name).run(quick=args.quick)}
+        except Exception as e:  # noqa: BLE001 - one broken suite must not hide the others
+            log(f"suite {name} FAILED: {e!r}")
+            out[name] = {"error": traceback.format_exc()[-3000:]}
+        out[name]["elapsed_s"] = round(time.time() - t0, 1)
+    return out
 
 
 def _pg_version(url: str) -> str:

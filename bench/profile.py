@@ -2,7 +2,7 @@
 
 py-spy cannot attach to an already running process on this VM ("Failed to find python
 version"), but it can launch one: the server is started under `py-spy record --subprocesses`,
-loaded with wrk, then stopped. Samples of server start-up (imports, app creation) are left out.
+loaded with wrk (a bench.load plan), then stopped. Samples of server start-up (imports, app creation) are left out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import wrk
+from bench.load import runner
 from bench.procs import Server
 
 REQ = Path(__file__).parent / "requirements.txt"
@@ -55,8 +55,7 @@ def py_spy() -> str | None:
 def record(
     server: Server,
     out: Path,
-    script: str,
-    env: dict[str, str],
+    plan: Path,
     *,
     duration: int = 8,
     per_request: int = 1,
@@ -88,7 +87,14 @@ def record(
         server.log.with_suffix(".pyspy.log") if server.log else None,
     )
     with spied:
-        result = wrk.run(spied, script, env, duration=duration, warmup=2, per_request=per_request)
+        result = runner.run(
+            spied.base + "/fhir",
+            plan,
+            duration=duration,
+            warmup=2,
+            per_request=per_request,
+            server_pids=spied.pids,
+        )
     summary = summarise(out)
     if "samples" in summary:
         busy = (

@@ -48,7 +48,8 @@ def machine_info() -> dict[str, Any]:
         )
     except (OSError, StopIteration):
         mem_kb = 0
-    from bench import pgserver, wrk
+    from bench import pgserver
+    from bench.load import runner
 
     def ver(pkg: str) -> str:
         try:
@@ -68,7 +69,8 @@ def machine_info() -> dict[str, Any]:
         "uvicorn": ver("uvicorn"),
         "psycopg": ver("psycopg"),
         "orjson": ver("orjson"),
-        "wrk": wrk.wrk_version(),
+        "wrk": runner.wrk_version(),
+        "matplotlib": ver("matplotlib"),
         "git": git_state(),
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
@@ -238,17 +240,21 @@ def render(res: dict[str, Any]) -> str:
     w("## What is measured")
     w("")
     w(
-        f"- **HTTP loads**: `wrk -t1 -c{conns} -d{dur}s --latency` with the Lua scripts of "
-        f"`bench/lua/`, each after a {warm} s warm-up run of the same command. Server: "
-        "`hygie serve --workers 1 --server granian` (one process). "
-        "Read: `GET /fhir/Patient/{id}` with an id picked at random among "
-        f"{10_000:,} stored Patients (~600 bytes each). Create: `POST /fhir/Patient` "
-        "(1,000 distinct bodies, cycled). Update: `PUT /fhir/Patient/{id}` with a body that changes "
-        "on every request (so every PUT makes a new version). Transaction: `POST /fhir` with a "
-        "100-entry transaction Bundle (20 Patients + 80 Observations referring to them by "
-        "`urn:uuid:`), with `-c4` instead of `-c16` (each request is 100 writes). No `Prefer` "
-        "header: responses carry the full representation. Latency "
-        "percentiles are wrk's (`--latency`)."
+        f"- **HTTP loads** (`bench.load`, see *Load harness* below): `wrk -t1 -c{conns} "
+        f"-d{dur}s --latency` with `bench/load/lua/load.lua` and one request plan per scenario, "
+        f"each after a {warm} s warm-up run of the same command. Server: "
+        "`hygie serve --open --workers 1 --server granian` (one process, no authentication). "
+        "The data come through the server's own API first: transaction Bundles of "
+        f"{n0(_get(res, 'args', 'load_patients'))} synthetic patient records "
+        "(Patient, Encounter, 4 Observations), ids read back from the responses; the database "
+        f"also holds {10_000:,} Patients preloaded in-process for the in-process runs. "
+        "Read: `GET /fhir/Patient/{id}` with an id picked at random among the seeded Patients "
+        "(~600 bytes each). Create: `POST /fhir/Patient` (1,000 distinct bodies). Update: `PUT "
+        "/fhir/Patient/{id}` with a body that changes on every request (so every PUT makes a new "
+        "version). Transaction: `POST /fhir` with a 100-entry transaction Bundle (new patients' "
+        "records referring to each other by `urn:uuid:`), with `-c4` instead of `-c16` (each "
+        "request is 100 writes). No `Prefer` header: responses carry the full representation. "
+        "Latency percentiles are wrk's (`--latency`)."
     )
     w(
         "- **HTTP ceiling**: `bench/ceiling_app.py`, a raw ASGI app returning the same stored "
@@ -316,6 +322,7 @@ def render(res: dict[str, Any]) -> str:
             "measured with `-t2` and compared with the `-t2` ceiling."
         )
         w("")
+    load_section(res, backends, w)
     # -- per backend
     for b in backends:
         r = res[b]
@@ -597,6 +604,7 @@ def render(res: dict[str, Any]) -> str:
                     for a in s["by_cumulative"][:14]:
                         w(f"| `{a['function']}` | {a['cum_pct']:.0f} | {n0(a['cum_us_per_op'])} |")
                     w("")
+    suites_section(res, w)
     # -- commands
     w("## Other benchmarks")
     w("")
@@ -626,7 +634,11 @@ def render(res: dict[str, Any]) -> str:
     for b in backends:
         if res[b].get("server_command"):
             w(res[b]["server_command"])
-    w("# loads (data files written to bench/out/data by bench/data.py)")
+    w(
+        "# loads: bench.load wrote the plans to bench/out/load-<backend>/plans; the same as "
+        "`.venv/bin/python -m bench.load --url http://127.0.0.1:PORT/fhir --scenario all "
+        f"--duration {dur} --warmup {warm} --patients {_get(res, 'args', 'load_patients')}`"
+    )
     seen = set()
     for scope in [res.get("ceiling", {})] + [res[b] for b in backends]:
         for k in ("app_t1", "app_t2", "read", "create", "update", "transaction"):
@@ -653,6 +665,113 @@ def render(res: dict[str, Any]) -> str:
         "`shared_buffers=256MB`, fsync and synchronous_commit on), stopped at the end."
     )
     w("")
+    return "\n".join(L)
+
+
+def load_section(res: dict[str, Any], backends: list[str], w) -> None:
+    """bench.load's tables for Hygie on each backend, the plot, and why wrk."""
+    from bench.load import report as load_report
+
+    loads = [res[b]["load"] for b in backends if "load" in res[b]]
+    if not loads:
+        return
+    w("## Load harness: `bench.load` against Hygie")
+    w("")
+    w(
+        "`python -m bench.load --url URL [--token T | --client-id ID --client-secret S]` loads "
+        "any FHIR R4 server: it seeds what it needs through the server's own API (ids read back "
+        "from the responses), then runs each scenario with wrk. Below, Hygie (`hygie serve "
+        "--open`, 1 granian worker) on each database; *ceiling ÷ req/s* is the harness's own "
+        "rate on the same plan against a trivial endpoint divided by the scenario's rate."
+    )
+    w("")
+    if res.get("plot"):
+        w(f"![Throughput and latency per scenario and backend]({Path(res['plot']).name})")
+        w("")
+    first = True
+    for lr in loads:
+        lines = load_report.table(lr, label=True)
+        for ln in lines if first else lines[2:]:
+            w(ln)
+        first = False
+    w("")
+    opts = loads[0].get("options", {})
+    for s in loads[0].get("scenarios", {}):
+        w(f"- `{s}`: {load_report.what(s, opts)}.")
+    for lr in loads:
+        for ln in load_report.kinds(lr):
+            w(ln)
+        seed = lr.get("seed", {})
+        w(
+            f"- {lr.get('label')}: seeded {seed.get('resources', 0):,} resources through the API "
+            f"in {seed.get('seconds', '?')} s ({seed.get('method', '?')}, "
+            f"{n0(seed.get('resources_per_s'))} resources/s)"
+            + (f"; {'; '.join(seed['notes'])}" if seed.get("notes") else "")
+            + "."
+        )
+    w("")
+    w(
+        "**Client: wrk + Lua, and why.** wrk (Debian's package) is a C event loop: one thread "
+        "drives tens of thousands of requests/s on one core, so on this 2-core machine it "
+        "leaves the other core, or most of one, to the server. Its LuaJIT scripts make every "
+        "request dynamic (the plan's kinds chosen by weight, ids chosen at random, a counter in "
+        "each update) and count every response by HTTP status in each thread; `done()` adds the "
+        "threads' counts (setup() keeps the thread objects, wrk's documented pattern). A Python "
+        "client (httpx, aiohttp) spends tens of µs of CPU per request and would need several "
+        "processes, that is the server's cores, to reach the same rates. The *harness ceiling* "
+        "column shows the rate the same wrk command reached on the same plan against "
+        "`bench/ceiling_app.py` `any_rsgi` (any request → a stored Patient, granian RSGI, 1 "
+        "worker): that endpoint is itself a Python server sharing the 2 cores with wrk, so the "
+        "ceiling is a lower bound; *wrk CPU µs/req at ceiling* is wrk's own cost per request, so "
+        "one wrk thread with a core to itself could issue 1,000,000 ÷ that many requests/s."
+    )
+    w("")
+
+
+def suites_section(res: dict[str, Any], w) -> None:
+    """The Markdown of every suite of bench/suites.py that ran (its own `markdown(result)`)."""
+    from bench import suites
+
+    ran = res.get("suites") or {}
+    if not ran:
+        return
+    w("## Suites")
+    w("")
+    w(
+        "Benchmark modules listed in `bench/suites.py`, run by the same `make bench` "
+        "(protocol in `bench/README.md`)."
+    )
+    w("")
+    for name, out in ran.items():
+        w(f"### `{name}` ({out.get('elapsed_s', '?')} s)")
+        w("")
+        if "error" in out:
+            last = out["error"].strip().splitlines()[-1] if out["error"].strip() else "?"
+            w(f"**Failed**: `{last[:300]}`")
+            w("")
+            continue
+        try:
+            w(suites.load(name).markdown(out["result"]).strip())
+        except Exception as e:  # noqa: BLE001 - a broken section must not lose the page
+            w(f"**Its markdown() failed**: `{e!r}`")
+        w("")
+
+
+def render_only(res: dict[str, Any], only: str) -> str:
+    """`python -m bench --only NAME`: the part that ran, as Markdown (stdout)."""
+    L: list[str] = []
+    w = L.append
+    backends = [b for b in ("sqlite", "postgres") if b in res]
+    if only == "http":
+        load_section(res, backends, w)
+    elif only == "import":
+        for b in backends:
+            for k in ("import_cli_w1", "import_cli_w2", "load_inproc", "db_ceiling"):
+                x = res[b].get(k)
+                if x:
+                    w(f"- {b} {k}: {n0(x.get('resources_per_s'))} resources/s")
+    else:
+        suites_section(res, w)
     return "\n".join(L)
 
 
