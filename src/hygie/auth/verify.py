@@ -2,7 +2,7 @@
 
 Checks: the JWS signature (one of our keys, ES256 only), `exp` and `nbf` (30 s leeway for
 clock skew), `iss` (this provider), `aud` (this FHIR base URL), and revocation. A verified
-token is cached by its signature until it expires (bounded, least recently used first out), so
+token is cached (the whole token as the key) until it expires (bounded, least recently used first out), so
 a read-by-id pays one dictionary look-up, not an ECDSA verification. Revocations made in this
 process apply at once; those made by another worker within `revocation_refresh` seconds (the
 revocation list is reloaded that often, one small query).
@@ -55,8 +55,9 @@ class TokenVerifier:
             raise unauthorized("The Authorization header is not a bearer token")
         now = time.time()
         self._refresh_revocations(now)
-        sig = token.rpartition(".")[2]
-        hit = self._cache.get(sig)
+        # keyed by the whole token, never by its signature alone: a valid signature spliced
+        # onto other claims must miss the cache and fail verification
+        hit = self._cache.get(token)
         if hit is not None:
             exp, jti, ctx = hit
             if exp + LEEWAY < now:
@@ -69,7 +70,7 @@ class TokenVerifier:
         claims = self._verify(token, issuer, audience, now)
         ctx = build_context(claims, source)
         with self._lock:
-            self._cache[sig] = (int(claims["exp"]), str(claims["jti"]), ctx)
+            self._cache[token] = (int(claims["exp"]), str(claims["jti"]), ctx)
             while len(self._cache) > self.settings.cache_size:
                 self._cache.popitem(last=False)
         return ctx
