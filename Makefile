@@ -6,7 +6,7 @@ DB ?= sqlite:///./data/hygie.db
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint install install-test postgres-binaries clean
+.PHONY: run test bench lint install install-test postgres-binaries wrk-binary clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,12 +32,17 @@ postgres-binaries:
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-test: install-test postgres-binaries
+# The load harness (bench/load, tested in tests/bench) drives Debian's wrk.
+wrk-binary:
+	@command -v wrk >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+
+test: install-test postgres-binaries wrk-binary
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: install-test postgres-binaries
-	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+bench: install-test postgres-binaries wrk-binary
+	$(BIN)/pip install -q -r bench/requirements.txt
 	$(BIN)/python -m bench
 
 lint: install-test
