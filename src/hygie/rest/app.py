@@ -296,9 +296,13 @@ class FhirApp:
             )
             if fhir:
                 req.stream_body = lambda: aiter(proto)
+                req.stream_body = lambda: proto  # granian: async-iterable body chunks
                 resp = await self.respond(req, lambda: self._read_rsgi_body(proto))
             else:
                 resp = await self._site(req, lambda: self._read_rsgi_body(proto))
+        if resp.file is not None:  # granian streams it with backpressure (send_bytes buffers)
+            proto.response_file(resp.status, _headers(resp), resp.file)
+            return
         if resp.stream is not None:
             transport = proto.response_stream(resp.status, _headers(resp))
             async for chunk in resp.stream:

@@ -43,6 +43,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = FHIR_JSON
     stream: Any = None  # an async iterator of bytes: a body sent in chunks (documents)
+    file: str | None = None  # a local file holding that body: RSGI sends it natively
     cookies: list[str] | None = None  # Set-Cookie values (one header each)
 
 

@@ -3,7 +3,7 @@
 A blob is named by the SHA-256 of its bytes, so storing the same document twice keeps one copy
 (deduplication) and a name can never point at other bytes. `BlobStore` is the interface; the
 filesystem implementation below is the default. An S3-compatible object store implements the
-same five methods: `put` streams to a multipart upload under a temporary key and, once the hash
+same methods: `put` streams to a multipart upload under a temporary key and, once the hash
 is known, copies it to `sha256/<hash>` (or uploads under the final key when the client
 supplied the hash) — object stores make a completed PUT atomic, which stands in for the
 temp + fsync + rename of the filesystem; `open` is a ranged/streamed GET; `exists` a HEAD;
@@ -76,15 +76,26 @@ class _Digest:
         )
 
 
+# Checks the bytes before they are stored under their name: called with what `put` learnt and
+# a way to read the bytes again; raises to refuse them (nothing is then stored).
+Verify = Callable[[BlobInfo, Callable[[], Iterator[bytes]]], None]
+
+
 class BlobStore(ABC):
     """Where document bytes live, by SHA-256 name."""
 
     @abstractmethod
-    def put(self, chunks: Iterable[bytes], *, limit: int | None = None) -> BlobInfo:
+    def put(
+        self, chunks: Iterable[bytes], *, limit: int | None = None, verify: Verify | None = None
+    ) -> BlobInfo:
         """Store a stream; raises BlobTooLarge (nothing stored) past `limit` bytes."""
 
     async def put_async(
-        self, chunks: AsyncIterable[bytes], *, limit: int | None = None
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        limit: int | None = None,
+        verify: Verify | None = None,
     ) -> BlobInfo:
         """`put` from an asynchronous stream (an HTTP request body)."""
         raise NotImplementedError
@@ -92,6 +103,11 @@ class BlobStore(ABC):
     @abstractmethod
     def open(self, sha256: str) -> Iterator[bytes]:
         """The bytes, in chunks of at most CHUNK; FileNotFoundError when absent."""
+
+    def local_path(self, sha256: str) -> str | None:
+        """A local file holding the blob, when there is one (the server can then send it
+        without Python touching the bytes); None for remote stores."""
+        return None
 
     @abstractmethod
     def exists(self, sha256: str) -> bool: ...
@@ -146,10 +162,16 @@ class FileBlobStore(BlobStore):
     def _temp(self) -> tuple[int, str]:
         return tempfile.mkstemp(dir=self.tmp, prefix="put-")
 
-    def _commit(self, fd: int, tmp: str, digest: _Digest) -> BlobInfo:
+    def _commit(self, fd: int, tmp: str, digest: _Digest, verify: Verify | None) -> BlobInfo:
         os.fsync(fd)
         os.close(fd)
         info = digest.info()
+        if verify is not None:
+            try:
+                verify(info, lambda: _file_chunks(tmp))
+            except BaseException:
+                os.unlink(tmp)
+                raise
         final = self.path(info.sha256)
         if final.exists():  # the same bytes are already stored: keep one copy
             os.unlink(tmp)
@@ -163,7 +185,9 @@ class FileBlobStore(BlobStore):
             os.close(dir_fd)
         return info
 
-    def put(self, chunks: Iterable[bytes], *, limit: int | None = None) -> BlobInfo:
+    def put(
+        self, chunks: Iterable[bytes], *, limit: int | None = None, verify: Verify | None = None
+    ) -> BlobInfo:
         fd, tmp = self._temp()
         digest = _Digest()
         try:
@@ -176,10 +200,14 @@ class FileBlobStore(BlobStore):
             os.close(fd)
             os.unlink(tmp)
             raise
-        return self._commit(fd, tmp, digest)
+        return self._commit(fd, tmp, digest, verify)
 
     async def put_async(
-        self, chunks: AsyncIterable[bytes], *, limit: int | None = None
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        limit: int | None = None,
+        verify: Verify | None = None,
     ) -> BlobInfo:
         import asyncio
 
@@ -198,25 +226,17 @@ class FileBlobStore(BlobStore):
                     pending.clear()
             if pending:
                 await loop.run_in_executor(None, os.write, fd, bytes(pending))
-            return await loop.run_in_executor(None, self._commit, fd, tmp, digest)
         except BaseException:
-            if os.path.exists(tmp):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-                os.unlink(tmp)
+            os.close(fd)
+            os.unlink(tmp)
             raise
+        return await loop.run_in_executor(None, self._commit, fd, tmp, digest, verify)
 
     def open(self, sha256: str) -> Iterator[bytes]:
-        f = open(self.path(sha256), "rb")  # noqa: SIM115 - closed by the generator
+        return _file_chunks(str(self.path(sha256)))
 
-        def chunks() -> Iterator[bytes]:
-            with f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
-
-        return chunks()
+    def local_path(self, sha256: str) -> str | None:
+        return str(self.path(sha256)) if self.exists(sha256) else None
 
     def exists(self, sha256: str) -> bool:
         try:
@@ -234,6 +254,17 @@ class FileBlobStore(BlobStore):
         for path in self.root.glob("??/??/*"):
             if valid_name(path.name) and path.stat().st_mtime < older_than:
                 yield path.name
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    f = open(path, "rb")  # noqa: SIM115 - opened now (a missing file fails here), closed below
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    return chunks()
 
 
 def default_blob_dir(db_url: str) -> Path:

@@ -33,7 +33,7 @@ def blob_dir(tmp_path, monkeypatch):
 def pdf(size: int = 2000, seed: str = "x") -> bytes:
     head = b"%PDF-1.4\n% Hygie test document " + seed.encode() + b"\n"
     tail = b"\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-    filler = (hashlib.sha256(seed.encode()).hexdigest().encode() * (size // 64 + 1))
+    filler = hashlib.sha256(seed.encode()).hexdigest().encode() * (size // 64 + 1)
     return head + filler[: max(0, size - len(head) - len(tail))] + tail
 
 
@@ -85,7 +85,10 @@ def document_reference(
     doc: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "contained": [practitioner(rpps)],
-        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:1.2.250.1.999.{uuid.uuid4().int % 10**12}"},
+        "masterIdentifier": {
+            "system": "urn:ietf:rfc:3986",
+            "value": f"urn:oid:1.2.250.1.999.{uuid.uuid4().int % 10**12}",
+        },
         "status": "current",
         "type": {"coding": [{"system": t.LOINC, "code": type_code}]},
         "category": [{"coding": [{"system": t.CLASS_SYSTEM, "code": "10"}]}],
@@ -93,7 +96,10 @@ def document_reference(
         "date": "2026-11-20T10:00:00+01:00",
         "author": [{"reference": "#author"}],
         "securityLabel": [{"coding": [{"system": labels.CONFIDENTIALITY_SYSTEM, "code": "N"}]}]
-        + [{"coding": [{"system": labels.DMP_VISIBILITY_SYSTEM, "code": v}]} for v in visibility or []],
+        + [
+            {"coding": [{"system": labels.DMP_VISIBILITY_SYSTEM, "code": v}]}
+            for v in visibility or []
+        ],
         "content": [
             {
                 "attachment": {
@@ -104,13 +110,23 @@ def document_reference(
                     "hash": sha1_b64(content),
                     "title": "Lettre de liaison",
                 },
-                "format": {"system": "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode", "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient"},
+                "format": {
+                    "system": "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode",
+                    "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient",
+                },
             }
         ],
         "context": {
             "period": {"start": "2026-11-19T09:00:00+01:00"},
             "facilityType": {"coding": [{"system": t.FACILITY_SYSTEM, "code": "SA01"}]},
-            "practiceSetting": {"coding": [{"system": t.NOS + "/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice", "code": "ETABLISSEMENT"}]},
+            "practiceSetting": {
+                "coding": [
+                    {
+                        "system": t.NOS + "/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice",
+                        "code": "ETABLISSEMENT",
+                    }
+                ]
+            },
         },
     }
     if replaces:
@@ -128,16 +144,46 @@ def provide_bundle(patient: str, contents: list[bytes], **kw: Any) -> dict[str, 
     for content in contents:
         doc_url, bin_url = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
         items.append({"item": {"reference": doc_url}})
-        entries.append({"fullUrl": doc_url, "resource": document_reference(patient, content, bin_url, **kw), "request": {"method": "POST", "url": "DocumentReference"}})
-        entries.append({"fullUrl": bin_url, "resource": {"resourceType": "Binary", "contentType": kw.get("content_type", "application/pdf"), "data": base64.b64encode(content).decode()}, "request": {"method": "POST", "url": "Binary"}})
+        entries.append(
+            {
+                "fullUrl": doc_url,
+                "resource": document_reference(patient, content, bin_url, **kw),
+                "request": {"method": "POST", "url": "DocumentReference"},
+            }
+        )
+        entries.append(
+            {
+                "fullUrl": bin_url,
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": kw.get("content_type", "application/pdf"),
+                    "data": base64.b64encode(content).decode(),
+                },
+                "request": {"method": "POST", "url": "Binary"},
+            }
+        )
     ss = {
         "resourceType": "List",
         "extension": [
             {"url": mhd.SOURCE_ID_URL, "valueIdentifier": {"value": "urn:oid:1.2.250.1.999.1"}},
-            {"url": mhd.DESIGNATION_TYPE_URL, "valueCodeableConcept": {"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS", "code": "04"}]}},
+            {
+                "url": mhd.DESIGNATION_TYPE_URL,
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "https://mos.esante.gouv.fr/NOS/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS",
+                            "code": "04",
+                        }
+                    ]
+                },
+            },
         ],
         "identifier": [
-            {"use": "usual", "system": "urn:ietf:rfc:3986", "value": f"urn:oid:1.2.250.1.999.2.{uuid.uuid4().int % 10**9}"},
+            {
+                "use": "usual",
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:1.2.250.1.999.2.{uuid.uuid4().int % 10**9}",
+            },
             {"use": "official", "system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
         ],
         "status": "current",
@@ -152,6 +198,13 @@ def provide_bundle(patient: str, contents: list[bytes], **kw: Any) -> dict[str, 
     return {
         "resourceType": "Bundle",
         "type": "transaction",
-        "meta": {"profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"]},
-        "entry": [{"fullUrl": ss_url, "resource": ss, "request": {"method": "POST", "url": "List"}}, *entries],
+        "meta": {
+            "profile": [
+                "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
+            ]
+        },
+        "entry": [
+            {"fullUrl": ss_url, "resource": ss, "request": {"method": "POST", "url": "List"}},
+            *entries,
+        ],
     }

@@ -58,15 +58,26 @@ async def test_publish_find_and_retrieve(app, client):
     ):
         found = (await client.get(f"/fhir/DocumentReference?{query}", headers=FHIR)).json()
         assert [e["resource"]["id"] for e in found.get("entry", [])] == [doc_id], query
-    none = (await client.get(f"/fhir/DocumentReference?patient={pid}&type=http://loinc.org|11502-2", headers=FHIR)).json()
+    none = (
+        await client.get(
+            f"/fhir/DocumentReference?patient={pid}&type=http://loinc.org|11502-2", headers=FHIR
+        )
+    ).json()
     assert not none.get("entry")
 
     # ITI-66: submission sets of the patient
-    sets = (await client.get(f"/fhir/List?code=https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes|submissionset&patient={pid}", headers=FHIR)).json()
+    sets = (
+        await client.get(
+            f"/fhir/List?code=https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes|submissionset&patient={pid}",
+            headers=FHIR,
+        )
+    ).json()
     assert len(sets["entry"]) == 1
     ss = sets["entry"][0]["resource"]
     assert ss["entry"][0]["item"]["reference"] == f"DocumentReference/{doc_id}"
-    by_source = (await client.get("/fhir/List?sourceId=urn:oid:1.2.250.1.999.1", headers=FHIR)).json()
+    by_source = (
+        await client.get("/fhir/List?sourceId=urn:oid:1.2.250.1.999.1", headers=FHIR)
+    ).json()
     assert len(by_source["entry"]) == 1
 
     # ITI-68: the attachment URL serves the bytes with their type
@@ -121,7 +132,9 @@ def _break(kind: str, bundle: dict, app) -> None:
     elif kind == "content-type":
         bundle["entry"][2]["resource"]["contentType"] = "application/x-msdownload"
     elif kind == "no-source-id":
-        bundle["entry"][0]["resource"]["extension"] = bundle["entry"][0]["resource"]["extension"][1:]
+        bundle["entry"][0]["resource"]["extension"] = bundle["entry"][0]["resource"]["extension"][
+            1:
+        ]
     elif kind == "other-patient":
         doc["subject"]["reference"] = add_patient(app.repo, order="124")
     elif kind == "provisional":
@@ -174,51 +187,118 @@ async def test_replacement_supersedes_the_old_fiche_in_the_same_transaction(app,
     patient = add_patient(app.repo)
     first = await publish(client, provide_bundle(patient, [pdf(300, "v1")]))
     old_id = first.json()["entry"][1]["response"]["location"].split("/")[1]
-    r = await publish(client, provide_bundle(patient, [pdf(300, "v2")], replaces=f"DocumentReference/{old_id}"))
+    r = await publish(
+        client, provide_bundle(patient, [pdf(300, "v2")], replaces=f"DocumentReference/{old_id}")
+    )
     assert r.status_code == 200, r.text
     assert len(r.json()["entry"]) == 3  # one answer per request entry
     new_id = r.json()["entry"][1]["response"]["location"].split("/")[1]
     old = (await client.get(f"/fhir/DocumentReference/{old_id}", headers=FHIR)).json()
     assert old["status"] == "superseded"
     pid = patient.split("/")[1]
-    current = (await client.get(f"/fhir/DocumentReference?patient={pid}&status=current", headers=FHIR)).json()
+    current = (
+        await client.get(f"/fhir/DocumentReference?patient={pid}&status=current", headers=FHIR)
+    ).json()
     assert [e["resource"]["id"] for e in current["entry"]] == [new_id]
-    related = (await client.get(f"/fhir/DocumentReference?relatesto=DocumentReference/{old_id}", headers=FHIR)).json()
+    related = (
+        await client.get(
+            f"/fhir/DocumentReference?relatesto=DocumentReference/{old_id}", headers=FHIR
+        )
+    ).json()
     assert [e["resource"]["id"] for e in related["entry"]] == [new_id]
     # a superseded fiche cannot be replaced again
-    again = await publish(client, provide_bundle(patient, [pdf(300, "v3")], replaces=f"DocumentReference/{old_id}"))
+    again = await publish(
+        client, provide_bundle(patient, [pdf(300, "v3")], replaces=f"DocumentReference/{old_id}")
+    )
     assert again.status_code == 422 and "superseded" in again.text
 
 
 async def test_imaging_report_links_its_study(app, client):
     patient = add_patient(app.repo)
-    endpoint = await client.post("/fhir/Endpoint", json={"resourceType": "Endpoint", "status": "active", "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "dicom-wado-rs"}, "payloadType": [{"text": "DICOM"}], "address": "https://pacs.example.org/wado"}, headers=FHIR)
+    endpoint = await client.post(
+        "/fhir/Endpoint",
+        json={
+            "resourceType": "Endpoint",
+            "status": "active",
+            "connectionType": {
+                "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                "code": "dicom-wado-rs",
+            },
+            "payloadType": [{"text": "DICOM"}],
+            "address": "https://pacs.example.org/wado",
+        },
+        headers=FHIR,
+    )
     eid = endpoint.json()["id"]
-    study = await client.post("/fhir/ImagingStudy", json={"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": patient}, "endpoint": [{"reference": f"Endpoint/{eid}"}]}, headers=FHIR)
+    study = await client.post(
+        "/fhir/ImagingStudy",
+        json={
+            "resourceType": "ImagingStudy",
+            "status": "available",
+            "subject": {"reference": patient},
+            "endpoint": [{"reference": f"Endpoint/{eid}"}],
+        },
+        headers=FHIR,
+    )
     sid = study.json()["id"]
-    nostudy = await client.post("/fhir/ImagingStudy", json={"resourceType": "ImagingStudy", "status": "available", "subject": {"reference": patient}}, headers=FHIR)
-    r = await publish(client, provide_bundle(patient, [pdf(400, "img")], type_code="18748-4", related=[f"ImagingStudy/{nostudy.json()['id']}"]))
+    nostudy = await client.post(
+        "/fhir/ImagingStudy",
+        json={
+            "resourceType": "ImagingStudy",
+            "status": "available",
+            "subject": {"reference": patient},
+        },
+        headers=FHIR,
+    )
+    r = await publish(
+        client,
+        provide_bundle(
+            patient,
+            [pdf(400, "img")],
+            type_code="18748-4",
+            related=[f"ImagingStudy/{nostudy.json()['id']}"],
+        ),
+    )
     assert r.status_code == 422 and "endpoint" in r.text
-    r = await publish(client, provide_bundle(patient, [pdf(400, "img")], type_code="18748-4", related=[f"ImagingStudy/{sid}"]))
+    r = await publish(
+        client,
+        provide_bundle(
+            patient, [pdf(400, "img")], type_code="18748-4", related=[f"ImagingStudy/{sid}"]
+        ),
+    )
     assert r.status_code == 200, r.text
     doc_id = r.json()["entry"][1]["response"]["location"].split("/")[1]
-    found = (await client.get(f"/fhir/DocumentReference?related=ImagingStudy/{sid}&_include=DocumentReference:related", headers=FHIR)).json()
+    found = (
+        await client.get(
+            f"/fhir/DocumentReference?related=ImagingStudy/{sid}&_include=DocumentReference:related",
+            headers=FHIR,
+        )
+    ).json()
     kinds = sorted((e["resource"]["resourceType"], e["resource"]["id"]) for e in found["entry"])
     assert kinds == [("DocumentReference", doc_id), ("ImagingStudy", sid)]
 
 
 async def test_visibility_labels_are_found_by_security_label(app, client):
     patient = add_patient(app.repo)
-    r = await publish(client, provide_bundle(patient, [pdf(200, "vis")], visibility=[labels.INVISIBLE_PATIENT]))
+    r = await publish(
+        client, provide_bundle(patient, [pdf(200, "vis")], visibility=[labels.INVISIBLE_PATIENT])
+    )
     assert r.status_code == 200, r.text
-    found = (await client.get(f"/fhir/DocumentReference?security-label={labels.DMP_VISIBILITY_SYSTEM}|{labels.INVISIBLE_PATIENT}", headers=FHIR)).json()
+    found = (
+        await client.get(
+            f"/fhir/DocumentReference?security-label={labels.DMP_VISIBILITY_SYSTEM}|{labels.INVISIBLE_PATIENT}",
+            headers=FHIR,
+        )
+    ).json()
     assert len(found["entry"]) == 1
 
 
 async def test_direct_document_reference_creation_obeys_the_same_rules(app, client):
     patient = add_patient(app.repo)
     content = pdf(700, "direct")
-    up = await client.post("/fhir/Binary", content=content, headers={"Content-Type": "application/pdf"})
+    up = await client.post(
+        "/fhir/Binary", content=content, headers={"Content-Type": "application/pdf"}
+    )
     assert up.status_code == 201, up.text
     bid = up.json()["id"]
     doc = document_reference(patient, content, f"Binary/{bid}")
@@ -227,7 +307,9 @@ async def test_direct_document_reference_creation_obeys_the_same_rules(app, clie
     r = await client.post("/fhir/DocumentReference", json=bad, headers=FHIR)
     assert r.status_code == 422 and "hash" in r.text
     prov = add_patient(app.repo, status="VALI", order="126")
-    r = await client.post("/fhir/DocumentReference", json={**doc, "subject": {"reference": prov}}, headers=FHIR)
+    r = await client.post(
+        "/fhir/DocumentReference", json={**doc, "subject": {"reference": prov}}, headers=FHIR
+    )
     assert r.status_code == 422 and "QUAL" in r.text
     r = await client.post("/fhir/DocumentReference", json=doc, headers=FHIR)
     assert r.status_code == 201, r.text

@@ -65,7 +65,11 @@ def with_blob(binary: dict[str, Any], info: BlobInfo | BlobRef) -> dict[str, Any
     """The Binary without `data`, its blob metadata in `meta.extension`."""
     out = {k: v for k, v in binary.items() if k != "data"}
     meta = dict(out.get("meta") or {})
-    others = [e for e in meta.get("extension") or [] if not (isinstance(e, dict) and e.get("url") == BLOB_URL)]
+    others = [
+        e
+        for e in meta.get("extension") or []
+        if not (isinstance(e, dict) and e.get("url") == BLOB_URL)
+    ]
     meta["extension"] = [*others, blob_extension(info)]
     out["meta"] = meta
     return out
@@ -77,9 +81,13 @@ def media_type(value: Any) -> str:
 
 def decode_data(data: Any, limit: int, where: str) -> bytes:
     if not isinstance(data, str):
-        raise FhirError(400, f"{where}.data must be base64 text", "structure", expression=f"{where}.data")
+        raise FhirError(
+            400, f"{where}.data must be base64 text", "structure", expression=f"{where}.data"
+        )
     if len(data) * 3 // 4 > limit + 3:
-        raise FhirError(413, f"{where}: the document is over the limit of {limit} bytes", "too-costly")
+        raise FhirError(
+            413, f"{where}: the document is over the limit of {limit} bytes", "too-costly"
+        )
     try:
         return base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -93,17 +101,26 @@ def store_bytes(
     from hygie.store.blobs import CHUNK
 
     try:
-        info = blobs.put((content[i : i + CHUNK] for i in range(0, len(content), CHUNK)), limit=settings.max_inline)
+        return blobs.put(
+            (content[i : i + CHUNK] for i in range(0, len(content), CHUNK)),
+            limit=settings.max_inline,
+            verify=format_check(media, where),
+        )
     except BlobTooLarge as exc:
-        raise FhirError(413, f"{where}: the document is over the limit of {exc.limit} bytes", "too-costly") from None
-    check_format(blobs, info, media, where)
-    return info
+        raise FhirError(
+            413, f"{where}: the document is over the limit of {exc.limit} bytes", "too-costly"
+        ) from None
 
 
-def check_format(blobs: BlobStore, info: BlobInfo, media: str, where: str) -> None:
-    found = formats.problem(media, info, blobs.open(info.sha256))
-    if found:
-        raise FhirError(422, f"{where}: {found} (contentType {media})", "invalid")
+def format_check(media: str, where: str) -> Any:
+    """A blob-store `verify` refusing bytes that are not a valid `media` document (422)."""
+
+    def verify(info: BlobInfo, reopen: Any) -> None:
+        found = formats.problem(media, info, reopen())
+        if found:
+            raise FhirError(422, f"{where}: {found} (contentType {media})", "invalid")
+
+    return verify
 
 
 class BinaryWriteHook:
@@ -118,7 +135,9 @@ class BinaryWriteHook:
     def __call__(self, ctx: Context, binary: dict[str, Any], previous: Stored | None) -> None:
         if "data" in binary:
             content = decode_data(binary["data"], self.settings.max_inline, "Binary")
-            info = store_bytes(self.blobs, content, media_type(binary.get("contentType")), self.settings, "Binary")
+            info = store_bytes(
+                self.blobs, content, media_type(binary.get("contentType")), self.settings, "Binary"
+            )
             replaced = with_blob(binary, info)
             binary.clear()
             binary.update(replaced)

@@ -10,7 +10,14 @@ MB = 1024 * 1024
 # Media types the shared record accepts, each checked by `formats.check` (magic numbers, PDF
 # trailer, XML well-formedness); others may be added with HYGIE_RECORDS_EXTRA_TYPES.
 CHECKED_TYPES = frozenset(
-    {"application/pdf", "text/xml", "application/xml", "application/hl7-v3+xml", "image/png", "image/jpeg"}
+    {
+        "application/pdf",
+        "text/xml",
+        "application/xml",
+        "application/hl7-v3+xml",
+        "image/png",
+        "image/jpeg",
+    }
 )
 DEFAULT_EXTRA_TYPES = frozenset({"text/plain"})
 

@@ -28,9 +28,15 @@ from hygie.services.identity.rules import ins_identifiers
 from hygie.services.records import terminology as t
 from hygie.services.records.config import RecordsSettings
 
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national professional identifiers (RPPS: "8" + 11 digits)
-IS_DELETED_URL = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-deleted"
-IS_ARCHIVED_URL = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+IDNPS_SYSTEM = (
+    "urn:oid:1.2.250.1.71.4.2.1"  # national professional identifiers (RPPS: "8" + 11 digits)
+)
+IS_DELETED_URL = (
+    "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-deleted"
+)
+IS_ARCHIVED_URL = (
+    "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-ext-is-archived"
+)
 
 Resource = dict[str, Any]
 Resolver = Callable[[str], Resource | None]
@@ -92,28 +98,59 @@ def _coded(cc: Any, systems: frozenset[str] | set[str], where: str, what: str) -
         return
     if not any(c.get("system") in systems and c.get("code") for c in found):
         got = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in found)
-        yield Issue("code-invalid", f"{what} {got} is not from the expected code systems", expression=where)
+        yield Issue(
+            "code-invalid", f"{what} {got} is not from the expected code systems", expression=where
+        )
 
 
-def metadata_issues(doc: Resource, settings: RecordsSettings, where: str = "DocumentReference") -> list[Issue]:
+def metadata_issues(
+    doc: Resource, settings: RecordsSettings, where: str = "DocumentReference"
+) -> list[Issue]:
     """The rules that need nothing but the fiche itself."""
     issues: list[Issue] = []
     if doc.get("status") != "current":
-        issues.append(Issue("business-rule", f"a published fiche has status 'current', not '{doc.get('status')}'", expression=f"{where}.status"))
+        issues.append(
+            Issue(
+                "business-rule",
+                f"a published fiche has status 'current', not '{doc.get('status')}'",
+                expression=f"{where}.status",
+            )
+        )
     if not (doc.get("masterIdentifier") or {}).get("value"):
-        issues.append(Issue("required", "masterIdentifier (the document's uniqueId) is required", expression=f"{where}.masterIdentifier"))
+        issues.append(
+            Issue(
+                "required",
+                "masterIdentifier (the document's uniqueId) is required",
+                expression=f"{where}.masterIdentifier",
+            )
+        )
     if not doc.get("date"):
         issues.append(Issue("required", "date is required (PDSm)", expression=f"{where}.date"))
     issues += _class_and_type(doc, settings, where)
     issues += _security(doc, where)
     issues += _content(doc, settings, where)
     ctx = doc.get("context") or {}
-    issues += _coded(ctx.get("facilityType"), t.FACILITY_SYSTEMS, f"{where}.context.facilityType", "facilityType")
-    issues += _coded(ctx.get("practiceSetting"), t.PRACTICE_SYSTEMS, f"{where}.context.practiceSetting", "practiceSetting")
+    issues += _coded(
+        ctx.get("facilityType"), t.FACILITY_SYSTEMS, f"{where}.context.facilityType", "facilityType"
+    )
+    issues += _coded(
+        ctx.get("practiceSetting"),
+        t.PRACTICE_SYSTEMS,
+        f"{where}.context.practiceSetting",
+        "practiceSetting",
+    )
     if not (ctx.get("period") or {}).get("start"):
-        issues.append(Issue("required", "context.period.start (date of the act) is required (PDSm)", expression=f"{where}.context.period.start"))
+        issues.append(
+            Issue(
+                "required",
+                "context.period.start (date of the act) is required (PDSm)",
+                expression=f"{where}.context.period.start",
+            )
+        )
     if not doc.get("author"):
-        issues.append(Issue("required", "at least one author is required", expression=f"{where}.author"))
+        issues.append(
+            Issue("required", "at least one author is required", expression=f"{where}.author")
+        )
     return issues
 
 
@@ -122,7 +159,13 @@ def _class_and_type(doc: Resource, settings: RecordsSettings, where: str) -> lis
     classes = [c for cc in doc.get("category") or [] for c in codings(cc)]
     if not any(c.get("system") == t.CLASS_SYSTEM and c.get("code") in t.CLASSES for c in classes):
         got = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in classes) or "none"
-        issues.append(Issue("code-invalid", f"the document class (category) must be a TRE_A03-ClasseDocument code of JDV_J06 ({got})", expression=f"{where}.category"))
+        issues.append(
+            Issue(
+                "code-invalid",
+                f"the document class (category) must be a TRE_A03-ClasseDocument code of JDV_J06 ({got})",
+                expression=f"{where}.category",
+            )
+        )
     types = codings(doc.get("type"))
     loinc = set(t.LOINC_TYPES) | set(settings.extra_type_codes)
     ok = any(
@@ -132,7 +175,13 @@ def _class_and_type(doc: Resource, settings: RecordsSettings, where: str) -> lis
     )
     if not ok:
         got = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in types) or "none"
-        issues.append(Issue("code-invalid", f"the document type must be a LOINC or TRE_A05 code of JDV_J07 ({got})", expression=f"{where}.type"))
+        issues.append(
+            Issue(
+                "code-invalid",
+                f"the document type must be a LOINC or TRE_A05 code of JDV_J07 ({got})",
+                expression=f"{where}.type",
+            )
+        )
     return issues
 
 
@@ -145,31 +194,69 @@ def _security(doc: Resource, where: str) -> list[Issue]:
             if system == labels.CONFIDENTIALITY_SYSTEM:
                 conf += 1
                 if code not in t.CONFIDENTIALITY_CODES:
-                    issues.append(Issue("code-invalid", f"confidentiality '{code}' is not N, R or V", expression=f"{where}.securityLabel[{i}]"))
+                    issues.append(
+                        Issue(
+                            "code-invalid",
+                            f"confidentiality '{code}' is not N, R or V",
+                            expression=f"{where}.securityLabel[{i}]",
+                        )
+                    )
             elif system == labels.DMP_VISIBILITY_SYSTEM:
-                if code not in (labels.MASQUE_PS, labels.INVISIBLE_PATIENT, labels.INVISIBLE_REP_LEGAUX):
-                    issues.append(Issue("code-invalid", f"unknown DMP visibility code '{code}'", expression=f"{where}.securityLabel[{i}]"))
+                if code not in (
+                    labels.MASQUE_PS,
+                    labels.INVISIBLE_PATIENT,
+                    labels.INVISIBLE_REP_LEGAUX,
+                ):
+                    issues.append(
+                        Issue(
+                            "code-invalid",
+                            f"unknown DMP visibility code '{code}'",
+                            expression=f"{where}.securityLabel[{i}]",
+                        )
+                    )
     if conf != 1:
-        issues.append(Issue("required", f"exactly one confidentiality code (v3-Confidentiality N, R or V) is required, found {conf}", expression=f"{where}.securityLabel"))
+        issues.append(
+            Issue(
+                "required",
+                f"exactly one confidentiality code (v3-Confidentiality N, R or V) is required, found {conf}",
+                expression=f"{where}.securityLabel",
+            )
+        )
     return issues
 
 
 def _content(doc: Resource, settings: RecordsSettings, where: str) -> list[Issue]:
     contents = doc.get("content") or []
     if len(contents) != 1:
-        return [Issue("structure", "a fiche has exactly one content", expression=f"{where}.content")]
+        return [
+            Issue("structure", "a fiche has exactly one content", expression=f"{where}.content")
+        ]
     att = contents[0].get("attachment") or {}
     w = f"{where}.content[0].attachment"
     issues = []
     for key in ("contentType", "url", "size", "hash", "title"):
         if att.get(key) in (None, ""):
-            issues.append(Issue("required", f"attachment.{key} is required (PDSm)", expression=f"{w}.{key}"))
+            issues.append(
+                Issue("required", f"attachment.{key} is required (PDSm)", expression=f"{w}.{key}")
+            )
     media = str(att.get("contentType") or "").split(";")[0].strip().lower()
     if media and not settings.accepts(media):
-        issues.append(Issue("not-supported", f"documents of type '{media}' are not accepted", expression=f"{w}.contentType"))
+        issues.append(
+            Issue(
+                "not-supported",
+                f"documents of type '{media}' are not accepted",
+                expression=f"{w}.contentType",
+            )
+        )
     fmt = codings({"coding": [contents[0].get("format")]} if contents[0].get("format") else None)
     if not fmt:
-        issues.append(Issue("required", "content.format (the document's format code) is required", expression=f"{where}.content[0].format"))
+        issues.append(
+            Issue(
+                "required",
+                "content.format (the document's format code) is required",
+                expression=f"{where}.content[0].format",
+            )
+        )
     else:
         c = fmt[0]
         system, code = c.get("system"), str(c.get("code") or "")
@@ -177,19 +264,41 @@ def _content(doc: Resource, settings: RecordsSettings, where: str) -> list[Issue
             system == t.DICOM_UID_SYSTEM and code.replace(".", "").isdigit()
         )
         if not good:
-            issues.append(Issue("code-invalid", f"format {system}|{code} is not a JDV_J10 format code", expression=f"{where}.content[0].format"))
+            issues.append(
+                Issue(
+                    "code-invalid",
+                    f"format {system}|{code} is not a JDV_J10 format code",
+                    expression=f"{where}.content[0].format",
+                )
+            )
     return issues
 
 
 def patient_issues(patient: Resource | None, ref: str, where: str) -> list[Issue]:
     """Only a qualified identity (QUAL) with its INS may feed the shared record (RNIV, INS guide)."""
     if patient is None or patient.get("resourceType") != "Patient":
-        return [Issue("not-found", f"the subject {ref} is not a Patient of this server", expression=f"{where}.subject")]
+        return [
+            Issue(
+                "not-found",
+                f"the subject {ref} is not a Patient of this server",
+                expression=f"{where}.subject",
+            )
+        ]
     code = profile.status(patient) or status.PROV
     if code != status.QUAL:
-        return [Issue("business-rule", f"the identity of {ref} is {status.LABELS.get(code, code)} ({code}); only a qualified identity (QUAL) may feed the shared record", expression=f"{where}.subject")]
+        return [
+            Issue(
+                "business-rule",
+                f"the identity of {ref} is {status.LABELS.get(code, code)} ({code}); only a qualified identity (QUAL) may feed the shared record",
+                expression=f"{where}.subject",
+            )
+        ]
     if not ins_identifiers(patient):
-        return [Issue("business-rule", f"{ref} carries no INS identifier", expression=f"{where}.subject")]
+        return [
+            Issue(
+                "business-rule", f"{ref} carries no INS identifier", expression=f"{where}.subject"
+            )
+        ]
     return []
 
 
@@ -197,9 +306,18 @@ def author_issues(doc: Resource, subject: str, resolve: Resolver, where: str) ->
     if authors_rpps(doc, resolve):
         return []
     for author in doc.get("author") or []:
-        if resolve_in(doc, (author or {}).get("reference"), resolve) is not None and (author or {}).get("reference") == subject:
+        if (
+            resolve_in(doc, (author or {}).get("reference"), resolve) is not None
+            and (author or {}).get("reference") == subject
+        ):
             return []  # the patient publishes their own document
-    return [Issue("business-rule", "an author must be a health professional identified by an RPPS number (identifier system urn:oid:1.2.250.1.71.4.2.1, value 8 + RPPS), or the patient", expression=f"{where}.author")]
+    return [
+        Issue(
+            "business-rule",
+            "an author must be a health professional identified by an RPPS number (identifier system urn:oid:1.2.250.1.71.4.2.1, value 8 + RPPS), or the patient",
+            expression=f"{where}.author",
+        )
+    ]
 
 
 def related_issues(doc: Resource, resolve: Resolver, where: str) -> list[Issue]:
@@ -214,7 +332,9 @@ def related_issues(doc: Resource, resolve: Resolver, where: str) -> list[Issue]:
         if study is None:
             issues.append(Issue("not-found", f"{ref} does not exist", expression=w))
         elif not study.get("endpoint"):
-            issues.append(Issue("business-rule", f"{ref} has no endpoint to open the images", expression=w))
+            issues.append(
+                Issue("business-rule", f"{ref} has no endpoint to open the images", expression=w)
+            )
     return issues
 
 
@@ -223,14 +343,38 @@ def attachment_issues(doc: Resource, blob: Any, binary: Resource | None, where: 
     att = ((doc.get("content") or [{}])[0] or {}).get("attachment") or {}
     w = f"{where}.content[0].attachment"
     if binary is None or blob is None:
-        return [Issue("not-found", f"attachment.url '{att.get('url')}' is not a Binary of the bundle or of this server", expression=f"{w}.url")]
+        return [
+            Issue(
+                "not-found",
+                f"attachment.url '{att.get('url')}' is not a Binary of the bundle or of this server",
+                expression=f"{w}.url",
+            )
+        ]
     issues = []
     if att.get("size") != blob.size:
-        issues.append(Issue("value", f"attachment.size {att.get('size')} does not match the document ({blob.size} bytes)", expression=f"{w}.size"))
+        issues.append(
+            Issue(
+                "value",
+                f"attachment.size {att.get('size')} does not match the document ({blob.size} bytes)",
+                expression=f"{w}.size",
+            )
+        )
     if att.get("hash") != blob.sha1_b64:
-        issues.append(Issue("value", f"attachment.hash does not match the SHA-1 of the document ({blob.sha1_b64})", expression=f"{w}.hash"))
+        issues.append(
+            Issue(
+                "value",
+                f"attachment.hash does not match the SHA-1 of the document ({blob.sha1_b64})",
+                expression=f"{w}.hash",
+            )
+        )
     a_media = str(att.get("contentType") or "").split(";")[0].strip().lower()
     b_media = str(binary.get("contentType") or "").split(";")[0].strip().lower()
     if a_media != b_media:
-        issues.append(Issue("value", f"attachment.contentType '{a_media}' differs from the Binary's '{b_media}'", expression=f"{w}.contentType"))
+        issues.append(
+            Issue(
+                "value",
+                f"attachment.contentType '{a_media}' differs from the Binary's '{b_media}'",
+                expression=f"{w}.contentType",
+            )
+        )
     return issues

@@ -38,11 +38,20 @@ VISIBILITY = (labels.MASQUE_PS, labels.INVISIBLE_PATIENT, labels.INVISIBLE_REP_L
 
 
 def _codes(doc: dict[str, Any], system: str) -> set[str]:
-    return {c.get("code") for cc in doc.get("securityLabel") or [] for c in d.codings(cc) if c.get("system") == system}
+    return {
+        c.get("code")
+        for cc in doc.get("securityLabel") or []
+        for c in d.codings(cc)
+        if c.get("system") == system
+    }
 
 
 def _other_extensions(doc: dict[str, Any]) -> list[Any]:
-    return [e for e in doc.get("extension") or [] if not (isinstance(e, dict) and e.get("url") in LIFECYCLE_EXTENSIONS)]
+    return [
+        e
+        for e in doc.get("extension") or []
+        if not (isinstance(e, dict) and e.get("url") in LIFECYCLE_EXTENSIONS)
+    ]
 
 
 def _subject(doc: dict[str, Any]) -> str:
@@ -81,12 +90,20 @@ class DocumentWriteHook:
         resolve = self._resolve(ctx)
         subject = _subject(doc)
         issues = d.metadata_issues(doc, self.settings)
-        issues += d.patient_issues(resolve(subject) if subject.startswith("Patient/") else None, subject, "DocumentReference")
+        issues += d.patient_issues(
+            resolve(subject) if subject.startswith("Patient/") else None,
+            subject,
+            "DocumentReference",
+        )
         issues += d.author_issues(doc, subject, resolve, "DocumentReference")
         issues += d.related_issues(doc, resolve, "DocumentReference")
-        url = str((((doc.get("content") or [{}])[0] or {}).get("attachment") or {}).get("url") or "")
+        url = str(
+            (((doc.get("content") or [{}])[0] or {}).get("attachment") or {}).get("url") or ""
+        )
         binary = resolve(url) if url.startswith("Binary/") else None
-        issues += d.attachment_issues(doc, blob_ref(binary) if binary else None, binary, "DocumentReference")
+        issues += d.attachment_issues(
+            doc, blob_ref(binary) if binary else None, binary, "DocumentReference"
+        )
         if issues:
             raise FhirError(422, issues=issues)
 
@@ -97,7 +114,10 @@ class DocumentWriteHook:
         frozen_old = {k: v for k, v in old.items() if k not in MUTABLE}
         frozen_new = {k: v for k, v in new.items() if k not in MUTABLE}
         if frozen_old != frozen_new or _other_extensions(old) != _other_extensions(new):
-            changed = sorted(set(frozen_old) ^ set(frozen_new) | {k for k in frozen_old if frozen_old.get(k) != frozen_new.get(k)})
+            changed = sorted(
+                set(frozen_old) ^ set(frozen_new)
+                | {k for k in frozen_old if frozen_old.get(k) != frozen_new.get(k)}
+            )
             raise FhirError(
                 405,
                 "a published fiche changes only its status, securityLabel and the isArchived/isDeleted"
@@ -107,21 +127,52 @@ class DocumentWriteHook:
             )
         status = new.get("status")
         if status == "entered-in-error":
-            raise FhirError(422, "status entered-in-error is not used (PDSm); delete the fiche with the isDeleted extension", "business-rule", expression="DocumentReference.status")
+            raise FhirError(
+                422,
+                "status entered-in-error is not used (PDSm); delete the fiche with the isDeleted extension",
+                "business-rule",
+                expression="DocumentReference.status",
+            )
         deleting = d.is_deleted(new)
         if deleting and status != "superseded":
-            raise FhirError(422, "a logical deletion sets isDeleted = true and status = superseded together (PDSm)", "business-rule", expression="DocumentReference.status")
+            raise FhirError(
+                422,
+                "a logical deletion sets isDeleted = true and status = superseded together (PDSm)",
+                "business-rule",
+                expression="DocumentReference.status",
+            )
         if ctx.is_system or ctx.attributes.get(PUBLICATION):
             return
-        is_author = ctx.kind == PRACTITIONER and ctx.rpps is not None and ctx.rpps in d.authors_rpps(old, self._resolve(Context.system()))
+        is_author = (
+            ctx.kind == PRACTITIONER
+            and ctx.rpps is not None
+            and ctx.rpps in d.authors_rpps(old, self._resolve(Context.system()))
+        )
         is_patient = ctx.kind == PATIENT and ctx.patient == _subject(old)
-        if deleting and not (is_author or is_patient):
-            raise FhirError(403, "only an author of the document or the patient may delete it", "forbidden")
-        vis_changed = _codes(old, labels.DMP_VISIBILITY_SYSTEM) ^ _codes(new, labels.DMP_VISIBILITY_SYSTEM)
-        conf_changed = _codes(old, labels.CONFIDENTIALITY_SYSTEM) != _codes(new, labels.CONFIDENTIALITY_SYSTEM)
+        if deleting and not d.is_deleted(old):
+            if not (is_author or is_patient):
+                raise FhirError(
+                    403, "only an author of the document or the patient may delete it", "forbidden"
+                )
+            return  # the deletion's status change comes with it
+        vis_changed = _codes(old, labels.DMP_VISIBILITY_SYSTEM) ^ _codes(
+            new, labels.DMP_VISIBILITY_SYSTEM
+        )
+        conf_changed = _codes(old, labels.CONFIDENTIALITY_SYSTEM) != _codes(
+            new, labels.CONFIDENTIALITY_SYSTEM
+        )
         if (vis_changed or conf_changed or status != old.get("status")) and not is_author:
-            if not (is_patient and not conf_changed and vis_changed <= {labels.MASQUE_PS} and status == old.get("status")):
-                raise FhirError(403, "only an author may change the status, confidentiality or visibility of a document (the patient may hide it from professionals)", "forbidden")
+            if not (
+                is_patient
+                and not conf_changed
+                and vis_changed <= {labels.MASQUE_PS}
+                and status == old.get("status")
+            ):
+                raise FhirError(
+                    403,
+                    "only an author may change the status, confidentiality or visibility of a document (the patient may hide it from professionals)",
+                    "forbidden",
+                )
 
 
 def _patch_entry(rid: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,7 +193,9 @@ def _deletion_ops(doc: dict[str, Any], *, test_current: bool) -> list[dict[str, 
     ops.append({"op": "replace", "path": "/status", "value": "superseded"})
     exts = doc.get("extension") or []
     kept = [e for e in exts if not (isinstance(e, dict) and e.get("url") in LIFECYCLE_EXTENSIONS)]
-    kept.append({"url": d.IS_DELETED_URL, "valueBoolean": True})  # a deleted fiche is no longer archived
+    kept.append(
+        {"url": d.IS_DELETED_URL, "valueBoolean": True}
+    )  # a deleted fiche is no longer archived
     ops.append({"op": "add", "path": "/extension", "value": kept})
     return ops
 
@@ -156,7 +209,11 @@ def delete_document(repo: Repository, ctx: Context, rid: str, *, base: str) -> d
     if d.is_deleted(doc):
         raise FhirError(404, f"DocumentReference/{rid} is deleted", "not-found")
     if doc.get("status") != "current":
-        raise FhirError(422, "only the current version of a fiche may be deleted; older ones follow it", "business-rule")
+        raise FhirError(
+            422,
+            "only the current version of a fiche may be deleted; older ones follow it",
+            "business-rule",
+        )
     entries = [_patch_entry(rid, _deletion_ops(doc, test_current=True))]
     seen = {rid}
     queue = [doc]
@@ -183,23 +240,43 @@ def delete_document(repo: Repository, ctx: Context, rid: str, *, base: str) -> d
 
 
 def set_visibility(
-    repo: Repository, ctx: Context, rid: str, *, add: set[str], remove: set[str], if_match: int | None = None
+    repo: Repository,
+    ctx: Context,
+    rid: str,
+    *,
+    add: set[str],
+    remove: set[str],
+    if_match: int | None = None,
 ) -> Stored:
     """Set and clear DMP visibility codes on a fiche (the hook checks who may)."""
     unknown = (add | remove) - set(VISIBILITY)
     if unknown:
-        raise FhirError(400, f"unknown visibility codes {sorted(unknown)}; expected {', '.join(VISIBILITY)}", "code-invalid")
+        raise FhirError(
+            400,
+            f"unknown visibility codes {sorted(unknown)}; expected {', '.join(VISIBILITY)}",
+            "code-invalid",
+        )
     current = repo.read(ctx, "DocumentReference", rid)
     doc = current.resource()
     kept = []
     for cc in doc.get("securityLabel") or []:
         codes = d.codings(cc)
-        if any(c.get("system") == labels.DMP_VISIBILITY_SYSTEM and c.get("code") in remove | add for c in codes):
+        if any(
+            c.get("system") == labels.DMP_VISIBILITY_SYSTEM and c.get("code") in remove | add
+            for c in codes
+        ):
             continue
         kept.append(cc)
     for code in sorted(add):
         kept.append({"coding": [{"system": labels.DMP_VISIBILITY_SYSTEM, "code": code}]})
     doc["securityLabel"] = kept
-    result = repo.update(ctx, "DocumentReference", rid, doc, if_match=if_match if if_match is not None else current.version, method="PATCH")
+    result = repo.update(
+        ctx,
+        "DocumentReference",
+        rid,
+        doc,
+        if_match=if_match if if_match is not None else current.version,
+        method="PATCH",
+    )
     assert result.stored is not None
     return result.stored

@@ -69,7 +69,10 @@ def is_submission_set(res: Any) -> bool:
     return (
         isinstance(res, dict)
         and res.get("resourceType") == "List"
-        and any(c.get("system") == LIST_TYPES and c.get("code") == "submissionset" for c in d.codings(res.get("code")))
+        and any(
+            c.get("system") == LIST_TYPES and c.get("code") == "submissionset"
+            for c in d.codings(res.get("code"))
+        )
     )
 
 
@@ -86,14 +89,30 @@ class ProvideBundle:
             return False
         if set((bundle.get("meta") or {}).get("profile") or ()) & PROVIDE_PROFILES:
             return True
-        return any(is_submission_set((e or {}).get("resource")) for e in bundle.get("entry") or [] if isinstance(e, dict))
+        return any(
+            is_submission_set((e or {}).get("resource"))
+            for e in bundle.get("entry") or []
+            if isinstance(e, dict)
+        )
 
-    def process(self, ctx: Context, bundle: dict[str, Any], *, base: str, processor: Any, prefer_minimal: bool) -> dict[str, Any]:
+    def process(
+        self,
+        ctx: Context,
+        bundle: dict[str, Any],
+        *,
+        base: str,
+        processor: Any,
+        prefer_minimal: bool,
+    ) -> dict[str, Any]:
         plan = _Plan(self, ctx, bundle, base)
         plan.check()
         tx = plan.transaction()
-        tx_ctx = dataclasses.replace(ctx, attributes={**ctx.attributes, BLOB_TRUSTED: True, PUBLICATION: True})
-        result = processor.process(tx_ctx, tx, base=base, prefer_minimal=prefer_minimal, handlers=False)
+        tx_ctx = dataclasses.replace(
+            ctx, attributes={**ctx.attributes, BLOB_TRUSTED: True, PUBLICATION: True}
+        )
+        result = processor.process(
+            tx_ctx, tx, base=base, prefer_minimal=prefer_minimal, handlers=False
+        )
         # one response entry per request entry, without the entries the service added
         result["entry"] = result["entry"][: len(bundle.get("entry") or [])]
         return result
@@ -102,12 +121,16 @@ class ProvideBundle:
 class _Plan:
     """One publication being checked: entries by kind, resolved references, issues found."""
 
-    def __init__(self, owner: ProvideBundle, ctx: Context, bundle: dict[str, Any], base: str) -> None:
+    def __init__(
+        self, owner: ProvideBundle, ctx: Context, bundle: dict[str, Any], base: str
+    ) -> None:
         self.o = owner
         self.ctx = ctx
         self.base = base
         self.bundle = bundle
-        self.entries: list[dict[str, Any]] = [e for e in bundle.get("entry") or [] if isinstance(e, dict)]
+        self.entries: list[dict[str, Any]] = [
+            e for e in bundle.get("entry") or [] if isinstance(e, dict)
+        ]
         self.by_url: dict[str, Resource] = {}
         self.issues: list[Issue] = []
         self.blobs: dict[int, Any] = {}  # entry index of a Binary → BlobInfo / BlobRef
@@ -154,13 +177,25 @@ class _Plan:
             elif kind == "Binary":
                 binaries.append(n)
             if kind in ("DocumentReference", "Binary", "List") and method != "POST":
-                self._issue("business-rule", f"ITI-65 creates: entry {n} ({kind}) must be a POST, not {method}", f"Bundle.entry[{n}].request.method")
+                self._issue(
+                    "business-rule",
+                    f"ITI-65 creates: entry {n} ({kind}) must be a POST, not {method}",
+                    f"Bundle.entry[{n}].request.method",
+                )
             if kind in ("DocumentReference", "Binary", "List") and not e.get("fullUrl"):
                 self._issue("required", f"entry {n} needs a fullUrl", f"Bundle.entry[{n}].fullUrl")
         if len(lists) != 1:
-            self._issue("structure", f"an ITI-65 bundle carries exactly one SubmissionSet List, found {len(lists)}", "Bundle.entry")
+            self._issue(
+                "structure",
+                f"an ITI-65 bundle carries exactly one SubmissionSet List, found {len(lists)}",
+                "Bundle.entry",
+            )
         if not docs:
-            self._issue("structure", "an ITI-65 bundle carries at least one DocumentReference", "Bundle.entry")
+            self._issue(
+                "structure",
+                "an ITI-65 bundle carries at least one DocumentReference",
+                "Bundle.entry",
+            )
         if self.issues:
             raise FhirError(422, issues=self.issues)
         patient = self._submission_set(lists[0], docs)
@@ -169,7 +204,11 @@ class _Plan:
             self._document(n, patient)
         for n in binaries:
             if n not in self.binary_owner:
-                self._issue("business-rule", f"the Binary of entry {n} is the content of no DocumentReference", f"Bundle.entry[{n}]")
+                self._issue(
+                    "business-rule",
+                    f"the Binary of entry {n} is the content of no DocumentReference",
+                    f"Bundle.entry[{n}]",
+                )
         if self.issues:
             raise FhirError(422, issues=self.issues)
 
@@ -177,25 +216,61 @@ class _Plan:
         res = self.entries[n]["resource"]
         w = f"Bundle.entry[{n}].resource"
         if not any((i or {}).get("value") for i in res.get("identifier") or []):
-            self._issue("required", "the SubmissionSet needs its identifiers (uniqueId, entryUUID)", f"{w}.identifier")
-        if not any(isinstance(x, dict) and x.get("url") == SOURCE_ID_URL for x in res.get("extension") or []):
-            self._issue("required", "the SubmissionSet needs the ihe-sourceId extension (the sending system's OID)", f"{w}.extension")
-        if not any(isinstance(x, dict) and x.get("url") == DESIGNATION_TYPE_URL for x in res.get("extension") or []):
-            self._issue("required", "the SubmissionSet needs the ihe-designationType extension (PDSm)", f"{w}.extension")
+            self._issue(
+                "required",
+                "the SubmissionSet needs its identifiers (uniqueId, entryUUID)",
+                f"{w}.identifier",
+            )
+        if not any(
+            isinstance(x, dict) and x.get("url") == SOURCE_ID_URL
+            for x in res.get("extension") or []
+        ):
+            self._issue(
+                "required",
+                "the SubmissionSet needs the ihe-sourceId extension (the sending system's OID)",
+                f"{w}.extension",
+            )
+        if not any(
+            isinstance(x, dict) and x.get("url") == DESIGNATION_TYPE_URL
+            for x in res.get("extension") or []
+        ):
+            self._issue(
+                "required",
+                "the SubmissionSet needs the ihe-designationType extension (PDSm)",
+                f"{w}.extension",
+            )
         if not res.get("source"):
-            self._issue("required", "the SubmissionSet needs an author (List.source)", f"{w}.source")
+            self._issue(
+                "required", "the SubmissionSet needs an author (List.source)", f"{w}.source"
+            )
         if not res.get("date"):
-            self._issue("required", "the SubmissionSet needs its submission date (List.date)", f"{w}.date")
-        listed = {(x.get("item") or {}).get("reference") for x in res.get("entry") or [] if isinstance(x, dict)}
+            self._issue(
+                "required", "the SubmissionSet needs its submission date (List.date)", f"{w}.date"
+            )
+        listed = {
+            (x.get("item") or {}).get("reference")
+            for x in res.get("entry") or []
+            if isinstance(x, dict)
+        }
         doc_urls = {self.entries[k].get("fullUrl") for k in docs}
         for k in docs:
             if self.entries[k].get("fullUrl") not in listed:
-                self._issue("business-rule", f"the DocumentReference of entry {k} is not listed in the SubmissionSet", f"{w}.entry")
+                self._issue(
+                    "business-rule",
+                    f"the DocumentReference of entry {k} is not listed in the SubmissionSet",
+                    f"{w}.entry",
+                )
         for ref in listed - doc_urls:
-            self._issue("business-rule", f"the SubmissionSet lists '{ref}', which is no DocumentReference of the bundle", f"{w}.entry")
+            self._issue(
+                "business-rule",
+                f"the SubmissionSet lists '{ref}', which is no DocumentReference of the bundle",
+                f"{w}.entry",
+            )
         subject = (res.get("subject") or {}).get("reference")
         if not isinstance(subject, str):
-            self._issue("required", "the SubmissionSet needs the patient as subject", f"{w}.subject")
+            self._issue(
+                "required", "the SubmissionSet needs the patient as subject", f"{w}.subject"
+            )
             return ""
         subject = self._server_ref(subject)
         self.issues += d.patient_issues(self.resolve(subject), subject, w)
@@ -209,11 +284,19 @@ class _Plan:
             res = self.entries[n]["resource"]
             w = f"Bundle.entry[{n}].resource"
             if "data" not in res:
-                self._issue("required", "a Binary of an ITI-65 bundle carries its document in data", f"{w}.data")
+                self._issue(
+                    "required",
+                    "a Binary of an ITI-65 bundle carries its document in data",
+                    f"{w}.data",
+                )
                 continue
             media = media_type(res.get("contentType"))
             if not self.o.settings.accepts(media):
-                self._issue("not-supported", f"documents of type '{media}' are not accepted", f"{w}.contentType")
+                self._issue(
+                    "not-supported",
+                    f"documents of type '{media}' are not accepted",
+                    f"{w}.contentType",
+                )
                 continue
             try:
                 content = decode_data(res["data"], self.o.settings.max_inline, w)
@@ -230,7 +313,11 @@ class _Plan:
         self.issues += d.metadata_issues(doc, self.o.settings, w)
         subject = self._server_ref(str((doc.get("subject") or {}).get("reference") or ""))
         if subject != patient:
-            self._issue("business-rule", f"the document's subject '{subject}' is not the SubmissionSet's patient '{patient}'", f"{w}.subject")
+            self._issue(
+                "business-rule",
+                f"the document's subject '{subject}' is not the SubmissionSet's patient '{patient}'",
+                f"{w}.subject",
+            )
         self.issues += d.author_issues(doc, subject, self.resolve, w)
         self.issues += d.related_issues(doc, self.resolve, w)
         self._attachment(n, doc, w)
@@ -242,13 +329,21 @@ class _Plan:
         att = ((doc.get("content") or [{}])[0] or {}).get("attachment") or {}
         url = att.get("url")
         binary, blob = None, None
-        target = next((k for k, e in enumerate(self.entries) if e.get("fullUrl") == url), None) if url else None
+        target = (
+            next((k for k, e in enumerate(self.entries) if e.get("fullUrl") == url), None)
+            if url
+            else None
+        )
         if target is not None:
             binary = self.entries[target].get("resource")
             if not isinstance(binary, dict) or binary.get("resourceType") != "Binary":
                 binary = None
             elif target in self.binary_owner:
-                self._issue("business-rule", f"the Binary {url} is already the content of entry {self.binary_owner[target]}", f"{w}.content[0].attachment.url")
+                self._issue(
+                    "business-rule",
+                    f"the Binary {url} is already the content of entry {self.binary_owner[target]}",
+                    f"{w}.content[0].attachment.url",
+                )
                 return
             else:
                 self.binary_owner[target] = n
@@ -259,8 +354,13 @@ class _Plan:
             binary = self.resolve(self._server_ref(url))
             blob = blob_ref(binary) if binary else None
             if binary is not None and blob is not None:
-                if (binary.get("securityContext") or {}).get("reference"):
-                    self._issue("business-rule", f"{url} is already the content of {binary['securityContext']['reference']}", f"{w}.content[0].attachment.url")
+                owner = str((binary.get("securityContext") or {}).get("reference") or "")
+                if owner.startswith("DocumentReference/"):  # (a Patient/… context is a placeholder)
+                    self._issue(
+                        "business-rule",
+                        f"{url} is already the content of {owner}",
+                        f"{w}.content[0].attachment.url",
+                    )
                     return
                 self.server_binaries.append((binary, self.entries[n].get("fullUrl")))
         self.issues += d.attachment_issues(doc, blob, binary, w)
@@ -273,9 +373,17 @@ class _Plan:
         elif d.is_deleted(old):
             self._issue("not-found", f"the replaced fiche '{ref}' is deleted", f"{w}.target")
         elif old.get("status") != "current":
-            self._issue("business-rule", f"the replaced fiche '{ref}' is {old.get('status')}, not current", f"{w}.target")
+            self._issue(
+                "business-rule",
+                f"the replaced fiche '{ref}' is {old.get('status')}, not current",
+                f"{w}.target",
+            )
         elif self._server_ref(str((old.get("subject") or {}).get("reference") or "")) != patient:
-            self._issue("business-rule", f"the replaced fiche '{ref}' is about another patient", f"{w}.target")
+            self._issue(
+                "business-rule",
+                f"the replaced fiche '{ref}' is about another patient",
+                f"{w}.target",
+            )
         else:
             self.replaced.append((ref.split("/", 1)[1], patient))
 
@@ -297,7 +405,9 @@ class _Plan:
             res = {k: v for k, v in binary.items() if k != "meta"}
             res["meta"] = {"extension": binary["meta"]["extension"]}
             res["securityContext"] = {"reference": owner}
-            entries.append({"resource": res, "request": {"method": "PUT", "url": f"Binary/{binary['id']}"}})
+            entries.append(
+                {"resource": res, "request": {"method": "PUT", "url": f"Binary/{binary['id']}"}}
+            )
         for rid, _patient in self.replaced:
             ops = [
                 {"op": "test", "path": "/status", "value": "current"},

@@ -19,7 +19,9 @@ from hygie.services.records.mhd import DESIGNATION_TYPE_URL, SOURCE_ID_URL
 from hygie.store import Context, Repository
 
 
-def _param(url: str, code: str, bases: list[str], expression: str, description: str) -> dict[str, Any]:
+def _param(
+    url: str, code: str, bases: list[str], expression: str, description: str
+) -> dict[str, Any]:
     return {
         "resourceType": "SearchParameter",
         "url": url,

@@ -33,7 +33,9 @@ FORMAT_SYSTEMS = frozenset(
 DICOM_UID_SYSTEM = f"{NOS}/TRE_A09-DICOMuidRegistry/FHIR/TRE-A09-DICOMuidRegistry"
 FACILITY_SYSTEM = f"{NOS}/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite"
 NON_PS_SYSTEM = f"{NOS}/TRE_A00-ProducteurDocNonPS/FHIR/TRE-A00-ProducteurDocNonPS"
-PRACTICE_SYSTEMS = frozenset({NON_PS_SYSTEM, f"{NOS}/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice"})
+PRACTICE_SYSTEMS = frozenset(
+    {NON_PS_SYSTEM, f"{NOS}/TRE_A01-CadreExercice/FHIR/TRE-A01-CadreExercice"}
+)
 FACILITY_SYSTEMS = frozenset({FACILITY_SYSTEM, NON_PS_SYSTEM})
 
 CLASSES = {

@@ -1,0 +1,118 @@
+"""A document published over MHD is found and retrieved by another authorised professional
+and by the patient, and hidden from those the rules exclude (issue 8's "done when"), through
+the Repository with each caller's Context — the access policy of `hygie.access` decides.
+
+Callers are built as the token layer builds them: SMART scopes, two factors for
+professionals, the professional's RPPS, the patient in context."""
+
+from __future__ import annotations
+
+import pytest
+
+from hygie.access import labels
+from hygie.fhir.outcome import FhirError
+from hygie.store import Context
+from hygie.store.bundle import BundleProcessor
+from hygie.store.context import AUTH_MFA, PATIENT, PRACTITIONER
+from tests.services.records.conftest import (
+    OTHER_RPPS,
+    RPPS,
+    add_patient,
+    pdf,
+    practitioner,
+    provide_bundle,
+)
+
+BASE = "http://testserver/fhir"
+
+
+def pro(pid: str, rpps: str) -> Context:
+    return Context(
+        actor=f"Practitioner/{pid}",
+        kind=PRACTITIONER,
+        scopes=frozenset({"user/*.cruds"}),
+        auth_level=AUTH_MFA,
+        profession="10",
+        rpps=rpps,
+    )
+
+
+def patient_ctx(patient: str) -> Context:
+    return Context(
+        actor=patient, kind=PATIENT, scopes=frozenset({"patient/*.cruds"}), patient=patient
+    )
+
+
+@pytest.fixture
+def world(app):
+    repo = app.repo
+    system = Context.system()
+    patient = add_patient(repo)
+    for pid, rpps in (("author", RPPS), ("colleague", OTHER_RPPS), ("stranger", "10303030303")):
+        res = practitioner(rpps, pid)
+        repo.update(system, "Practitioner", pid, res)
+    repo.create(
+        system,
+        {
+            "resourceType": "CareTeam",
+            "status": "active",
+            "subject": {"reference": patient},
+            "participant": [
+                {"member": {"reference": "Practitioner/author"}},
+                {"member": {"reference": "Practitioner/colleague"}},
+            ],
+        },
+    )
+    docs = {}
+    for label in (None, labels.MASQUE_PS, labels.INVISIBLE_PATIENT):
+        bundle = provide_bundle(
+            patient, [pdf(400, str(label))], visibility=[label] if label else None
+        )
+        for e in bundle["entry"]:
+            if e["resource"]["resourceType"] == "DocumentReference":
+                e["resource"].pop("contained")
+                e["resource"]["author"] = [{"reference": "Practitioner/author"}]
+        out = BundleProcessor(repo).process(pro("author", RPPS), bundle, base=BASE)
+        doc_id = out["entry"][1]["response"]["location"].split("/")[1]
+        bin_id = out["entry"][2]["response"]["location"].split("/")[1]
+        docs[label] = (doc_id, bin_id)
+    return repo, patient, docs
+
+
+def visible(repo, ctx, patient) -> set[str]:
+    found = repo.search(ctx, "DocumentReference", [("patient", patient)], base=BASE)
+    return {
+        e["resource"]["id"]
+        for e in found.get("entry", [])
+        if e["resource"]["resourceType"] == "DocumentReference"
+    }
+
+
+def can_read_binary(repo, ctx, bin_id) -> bool:
+    try:
+        repo.read(ctx, "Binary", bin_id)
+        return True
+    except FhirError as exc:
+        assert exc.status in (403, 404)
+        return False
+
+
+def test_who_finds_and_retrieves_what(world):
+    repo, patient, docs = world
+    plain, masked, held_back = (docs[k] for k in (None, labels.MASQUE_PS, labels.INVISIBLE_PATIENT))
+    # another professional of the care team: all but the document hidden from professionals
+    colleague = pro("colleague", OTHER_RPPS)
+    assert visible(repo, colleague, patient) == {plain[0], held_back[0]}
+    assert can_read_binary(repo, colleague, plain[1])
+    assert not can_read_binary(repo, colleague, masked[1])
+    # the author still sees the document hidden from the other professionals
+    assert masked[0] in visible(repo, pro("author", RPPS), patient)
+    # the patient: all but the document held back until explained
+    me = patient_ctx(patient)
+    assert visible(repo, me, patient) == {plain[0], masked[0]}
+    assert can_read_binary(repo, me, plain[1])
+    assert not can_read_binary(repo, me, held_back[1])
+    # a professional outside the care team sees nothing
+    stranger = pro("stranger", "10303030303")
+    assert visible(repo, stranger, patient) == set()
+    assert not can_read_binary(repo, stranger, plain[1])
