@@ -295,7 +295,6 @@ class FhirApp:
                 scope.client.rsplit(":", 1)[0] if scope.client else None,
             )
             if fhir:
-                req.stream_body = lambda: aiter(proto)
                 req.stream_body = lambda: proto  # granian: async-iterable body chunks
                 resp = await self.respond(req, lambda: self._read_rsgi_body(proto))
             else:
