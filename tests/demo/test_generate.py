@@ -133,6 +133,24 @@ def test_documents_carry_small_real_pdfs_and_shared_record_metadata(files) -> No
     assert set(kinds) == {"11490-0", "11502-2", "18748-4"}  # discharge, biology, imaging
 
 
+def test_nothing_happens_after_today_but_booked_appointments(files) -> None:
+    today = "2026-01-15"  # the synthetic world's fixed "today" (hygie.demo.fhirtypes.TODAY)
+    for enc in files["Encounter"]:
+        assert enc["period"]["start"][:10] <= today
+        assert (enc["status"] == "finished") == ("end" in enc["period"])
+        assert enc["period"].get("end", today)[:10] <= today
+    for apt in files["Appointment"]:
+        assert (apt["start"][:10] > today) == (apt["status"] == "booked")
+    dated = [
+        *(o["effectiveDateTime"] for o in files["Observation"]),
+        *(i["occurrenceDateTime"] for i in files["Immunization"]),
+        *(d["whenHandedOver"] for d in files["MedicationDispense"]),
+        *(d["date"] for d in files["DocumentReference"]),
+        *(p["birthDate"] for p in files["Patient"]),
+    ]
+    assert max(dated)[:10] <= today
+
+
 def test_medicines_prescribed_then_dispensed(files) -> None:
     requests = {r["id"]: r for r in files["MedicationRequest"]}
     per_request = Counter()

@@ -87,7 +87,7 @@ class Record:
     def resources(self) -> Iterator[Resource]:
         rng = self.rng
         p = self.p
-        first_day = max(p.born + timedelta(days=1), TODAY - timedelta(days=5 * 365))
+        first_day = min(max(p.born + timedelta(days=1), TODAY - timedelta(days=5 * 365)), TODAY)
         span = (TODAY - first_day).days
         if self.child:
             count = rng.choice((1, 1, 2, 3))
@@ -133,10 +133,11 @@ class Record:
         start_s = instant(day, hour, minute)
         end_s = instant(end.date(), end.hour, end.minute)
         eid = f"enc-{self.key}-{k}"
+        ongoing = end.date() > TODAY  # still in hospital on the synthetic "today"
         enc: Resource = {
             "resourceType": "Encounter",
             "id": eid,
-            "status": "finished",
+            "status": "in-progress" if ongoing else "finished",
             "class": _CLASSES[kind][0],
             "type": [{"text": _CLASSES[kind][1]}],
             "subject": self.pref,
@@ -146,7 +147,7 @@ class Record:
             apt = self.appointment(who, day, future=False, start=(start_s, end_s, kind == "VR"))
             yield apt
             enc["appointment"] = [ref("Appointment", apt["id"])]
-        enc["period"] = {"start": start_s, "end": end_s}
+        enc["period"] = {"start": start_s} if ongoing else {"start": start_s, "end": end_s}
         enc["serviceProvider"] = ref("Organization", org_id(org))
         yield enc
         done.append((eid, kind, start_s))
@@ -157,7 +158,7 @@ class Record:
             yield from self.biology(eid, day)
         if kind != "VR" and rng.random() < (0.04 if self.child else 0.12):
             yield from self.imaging(eid, day)
-        if kind == "IMP":
+        if kind == "IMP" and not ongoing:
             yield from self.discharge(eid, end.date(), end_s, who, org)
 
     # -- observations ---------------------------------------------------------------------------

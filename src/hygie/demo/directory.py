@@ -101,7 +101,6 @@ for _slot, _role in enumerate(ROLE_CYCLE):
 ORG_SLOTS: dict[OrgKind, tuple[int, ...]] = {}
 for _slot, _kind in enumerate(ORG_CYCLE):
     ORG_SLOTS[_kind] = (*ORG_SLOTS.get(_kind, ()), _slot)
-HOSPITAL_ROLES = ("cardiologist", "clinic-cardiologist", "pediatrician")
 # Organisations stand in mainland communes: the FINESS key of Corsica's 2A/2B is not settled here.
 _ORG_COMMUNES = tuple(c for c in COMMUNES if c.insee[:2] not in ("2A", "2B"))
 

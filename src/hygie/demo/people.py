@@ -170,7 +170,7 @@ def _household(
         else:
             age = ages[min(i, 1)]
             female = (i == 1) if couple and rng.random() < 0.95 else rng.random() < 0.52
-        born = TODAY - timedelta(days=int(age * 365.25) + rng.randint(0, 364))
+        born = TODAY - timedelta(days=int(age * 365.25) + rng.randint(1, 364))
         person = Person(n, patient_id(n), rng, female, born, kind, house.gp, house)
         _name(person, house, i, couple)
         people.append(person)

@@ -58,7 +58,7 @@ ADULT = (_d(300, DTCAP, 1), _d(540, DTP, 1), _d(780, DTP, 1), _d(900, DTP, 1), _
 
 def schedule(born: date) -> list[Dose]:
     if (TODAY - born).days >= 18 * 365:
-        return [d for d in ADULT]
+        return list(ADULT)
     doses = list(INFANT)
     doses += FROM_2025 if born.year >= 2025 else BEFORE_2025
     if born.year >= 2022:
@@ -113,6 +113,6 @@ def _immunization(
         "occurrenceDateTime": day.isoformat(),
         "primarySource": True,
         "lotNumber": f"L{rng.randint(10000, 99999)}",
-        "performer": [{"actor": ref("Practitioner", performers[rng.random() < 0.3])}],
+        "performer": [{"actor": ref("Practitioner", performers[1 if rng.random() < 0.3 else 0])}],
         "protocolApplied": [{"doseNumberPositiveInt": dose}],
     }
