@@ -118,7 +118,11 @@ def demo(
 
 @app.command()
 def generate(
-    out: Path = typer.Option(..., "--out", help="Directory for the NDJSON files (created)."),  # noqa: B008
+    out: Path = typer.Option(  # noqa: B008 (typer's declaration style)
+        ...,
+        "--out",
+        help="Directory for the NDJSON files (created; its .ndjson files are replaced).",
+    ),
     patients: int = typer.Option(1000, help="Number of synthetic patients."),
     seed: int = typer.Option(2026, help="Seed (same seed and size, byte-identical files)."),
     gzip: bool = typer.Option(False, "--gzip", help="Write .ndjson.gz files."),
