@@ -6,7 +6,7 @@ DB ?= sqlite:///./data/hygie.db
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint install install-test postgres-binaries wrk-binary clean
+.PHONY: run test bench lint install install-test postgres-binaries wrk-binary browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,12 @@ wrk-binary:
 	@command -v wrk >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 
-test: install-test postgres-binaries wrk-binary
+# The WebAuthn test (tests/auth) drives Debian's headless Chromium through Playwright.
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install-test postgres-binaries wrk-binary browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
