@@ -9,6 +9,7 @@ import pytest
 
 from hygie import access, audit
 from hygie.audit.chain import seal_all, verify
+from hygie.audit.events import render
 from hygie.audit.log import access_log
 from hygie.fhir.outcome import FhirError
 from hygie.store import Context, Repository
@@ -27,8 +28,11 @@ def secured(repo: Repository) -> Repository:
 
 def events(repo: Repository) -> list[dict]:
     with repo.backend.read() as cur:
-        rows = cur.fetchall("SELECT content FROM audit_event ORDER BY seq")
-    return [orjson.loads(r[0]) for r in rows]
+        rows = cur.fetchall(
+            "SELECT seq, recorded, action, outcome, actor, purpose, patients, content"
+            " FROM audit_event ORDER BY seq"
+        )
+    return [render(r) for r in rows]
 
 
 def test_every_access_is_recorded(secured: Repository) -> None:

@@ -18,12 +18,27 @@ def patient_compartment_types() -> frozenset[str]:
     return frozenset(compartment_definitions()["Patient"]) | {"Patient"}
 
 
+_known: dict[tuple[str, str, str], frozenset[str]] = {}
+
+
 def patients_of(rtype: str, resource: dict[str, Any]) -> frozenset[str]:
-    """Ids of the patients whose compartment holds the resource (the index's own rows)."""
+    """Ids of the patients whose compartment holds the resource (the index's own rows).
+    Remembered per stored version (type, id, versionId), which never changes."""
     if rtype not in patient_compartment_types():
         return frozenset()
+    meta = resource.get("meta") or {}
+    key = (rtype, resource.get("id"), meta.get("versionId"), meta.get("lastUpdated"))
+    if key[1] is not None and key[2] is not None and key[3] is not None:
+        hit = _known.get(key)  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
     rows = search.extract(resource).get("compartment", ())
-    return frozenset(cid for ctype, cid in rows if ctype == "Patient")
+    found = frozenset(cid for ctype, cid in rows if ctype == "Patient")
+    if key[1] is not None and key[2] is not None and key[3] is not None:
+        if len(_known) > 100_000:
+            _known.clear()
+        _known[key] = found  # type: ignore[index]
+    return found
 
 
 def labels_of(resource: dict[str, Any]) -> frozenset[str]:

@@ -108,6 +108,10 @@ class Facts:
         with self._lock:
             self._cache.clear()
 
+    def cached(self, key: tuple[Any, ...], load: Any) -> Any:
+        """`load()`, reused for `ttl` seconds and until `forget`."""
+        return self._cached(key, load)  # type: ignore[arg-type]
+
     def _cached(self, key: tuple[str, str], load: Any) -> Any:
         now = time.monotonic()
         hit = self._cache.get(key)

@@ -127,6 +127,22 @@ class AccessPolicy:
         visible |= {p for p in grants if not opps[p].blocks(ctx.actor, btg=True)}
         return frozenset(visible)
 
+    def sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
+        """`treated` for the few patients of one resource (without computing the whole set)."""
+        me = ctx.actor.removeprefix("Practitioner/")
+        team = self.facts.team(me)
+        grants = self.facts.grants(me)
+        if ctx.purpose == BTG and patients - team - grants:
+            return not self.treated(ctx, patients).isdisjoint(patients)
+        for pid in patients:
+            if pid in team or pid in grants:
+                opp = self.facts.opposition(pid)
+                if (pid in team and not opp.blocks(ctx.actor, btg=False)) or (
+                    pid in grants and not opp.blocks(ctx.actor, btg=True)
+                ):
+                    return True
+        return False
+
     # -- search -------------------------------------------------------------------------------
     def restriction(self, ctx: Context, action: str, scope: SearchScope) -> Restriction | None:
         if ctx.kind == SYSTEM:
@@ -134,12 +150,28 @@ class AccessPolicy:
         allowed, patient_only = readable_types(ctx.scopes, ctx.kind)
         if ctx.kind == CLIENT:
             return restriction.types_only(allowed)
-        if ctx.kind == PRACTITIONER:
-            targets = restriction.targets(scope) if ctx.purpose == BTG else frozenset()
-            visible = self.treated(ctx, targets)
-        else:
-            visible = self.own_patients(ctx)
-        return restriction.build(ctx, self.config, allowed, patient_only, visible)
+        if ctx.kind == PRACTITIONER and ctx.purpose == BTG:
+            visible = self.treated(ctx, restriction.targets(scope))
+            return restriction.build(ctx, self.config, allowed, patient_only, visible)
+        key = (
+            ctx.kind,
+            ctx.actor,
+            ctx.scopes,
+            ctx.profession,
+            ctx.auth_level,
+            ctx.patient,
+            ctx.represented,
+        )
+
+        def build() -> Restriction:
+            if ctx.kind == PRACTITIONER:
+                visible = self.treated(ctx)
+            else:
+                visible = self.own_patients(ctx)
+            return restriction.build(ctx, self.config, allowed, patient_only, visible)
+
+        # the same caller's filter, reused as long as the facts it rests on
+        return self.facts.cached(("filter", key), build)  # type: ignore[no-any-return]
 
     # -- one loaded resource ------------------------------------------------------------------
     def admit(self, ctx: Context, action: str, rtype: str, resource: dict[str, Any]) -> bool:
@@ -169,7 +201,7 @@ class AccessPolicy:
             return False
         if ctx.kind in _PEOPLE:
             return not self.own_patients(ctx).isdisjoint(patients)
-        if self.treated(ctx, patients if ctx.purpose == BTG else frozenset()).isdisjoint(patients):
+        if not self.sees_any(ctx, patients):
             return False
         if rtype == "DocumentReference" and not author:
             codes = self.config.allowed_documents(ctx.profession)
@@ -281,8 +313,7 @@ class AccessPolicy:
             if any(o.blocks(ctx.actor, btg=False) for o in opps.values()):
                 raise forbidden("The patient opposed access by this professional")
             return
-        visible = self.treated(ctx, patients if ctx.purpose == BTG else frozenset())
-        if not patients <= visible:
+        if not all(self.sees_any(ctx, frozenset({p})) for p in patients):
             raise forbidden(
                 "You are not in this patient's care team (declare the care relationship with a"
                 " CareTeam or an Encounter naming you)"

@@ -66,9 +66,10 @@ def types_only(allowed: frozenset[str] | None) -> Restriction | None:
 def _in_compartment(alias: str, ids: frozenset[str]) -> tuple[str, list[Any]]:
     if not ids:
         return "1 = 0", []
+    # correlated: one (rid) index probe per candidate row, whatever the size of the care team
     return (
-        f"{{a}}.rid IN (SELECT {alias}.rid FROM compartment {alias} WHERE {alias}.ctype = 'Patient'"
-        f" AND {alias}.cid IN ({_marks(len(ids))}))",
+        f"EXISTS (SELECT 1 FROM compartment {alias} WHERE {alias}.rid = {{a}}.rid"
+        f" AND {alias}.ctype = 'Patient' AND {alias}.cid IN ({_marks(len(ids))}))",
         sorted(ids),
     )
 

@@ -7,11 +7,12 @@ source (this server), entities (the patient with role 1, the resource, the query
 from __future__ import annotations
 
 import base64
-import uuid
 from typing import Any
 
+import orjson
+
 from hygie.access.labels import ACT_REASON_SYSTEM, BREAK_THE_GLASS
-from hygie.store.context import Access
+from hygie.store.context import Access, Context
 from hygie.store.records import format_instant
 
 BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
@@ -68,13 +69,48 @@ def patients_of(access: Access) -> list[str]:
     return sorted(found)
 
 
+# Context fields kept in a record: who, through what, from where, why
+_CTX_FIELDS = ("kind", "user", "client_id", "display", "source", "btg_reason", "session")
+
+
+def compact(access: Access) -> dict[str, Any]:
+    """What a record keeps besides its columns (recorded, action, outcome, actor, purpose,
+    patients): small, so that recording a read costs little; `render` rebuilds the AuditEvent."""
+    ctx = access.ctx
+    out: dict[str, Any] = {k: getattr(ctx, k) for k in _CTX_FIELDS if getattr(ctx, k)}
+    for key in ("rtype", "rid", "query", "detail"):
+        value = getattr(access, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def render(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The BALP AuditEvent of a stored record (seq, recorded, action, outcome, actor, purpose,
+    patients, content)."""
+    seq, recorded, action, outcome, actor, purpose, patients, content = row
+    data = orjson.loads(content)
+    ctx = Context(actor=actor, purpose=purpose, **{k: data[k] for k in _CTX_FIELDS if k in data})
+    access = Access(
+        ctx,
+        action,
+        data.get("rtype"),
+        data.get("rid"),
+        int(outcome),
+        query=data.get("query"),
+        detail=data.get("detail"),
+    )
+    event = audit_event(access, int(recorded), patients.split() if patients else [])
+    event["id"] = str(seq)
+    return event
+
+
 def audit_event(access: Access, recorded: int, patients: list[str]) -> dict[str, Any]:
     ctx = access.ctx
     action = ACTION.get(access.action, "E")
     subtype = access.action if access.action in ACTION else "operation"
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "id": str(uuid.uuid4()),
         "meta": {"profile": [BALP + PROFILE[action]]},
         "type": {
             "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",

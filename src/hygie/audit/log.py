@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
+from hygie.audit.events import render
 from hygie.store.base import Backend
 
 
@@ -18,7 +17,8 @@ def access_log(
     """`patient` is `Patient/<id>`; `before`: the paging cursor (a record number)."""
     args: list[Any] = [patient]
     sql = (
-        "SELECT e.seq, e.content FROM audit_patient p JOIN audit_event e ON e.seq = p.seq"
+        "SELECT e.seq, e.recorded, e.action, e.outcome, e.actor, e.purpose, e.patients,"
+        " e.content FROM audit_patient p JOIN audit_event e ON e.seq = p.seq"
         " WHERE p.patient = ?"
     )
     if before is not None:
@@ -38,10 +38,7 @@ def access_log(
         "resourceType": "Bundle",
         "type": "searchset",
         "link": links,
-        "entry": [
-            {"resource": orjson.Fragment(content), "search": {"mode": "match"}}
-            for _, content in rows
-        ],
+        "entry": [{"resource": render(row), "search": {"mode": "match"}} for row in rows],
     }
 
 

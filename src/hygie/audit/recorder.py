@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from hygie.audit.events import audit_event, patients_of
+from hygie.audit.events import compact, patients_of
 from hygie.audit.schema import audit_ddl
 from hygie.store.base import Backend, Cursor
 from hygie.store.context import Access
@@ -27,10 +27,6 @@ from hygie.store.records import Clock
 
 log = logging.getLogger("hygie.audit")
 Row = tuple[int, str, int, str, str | None, str, str, list[str]]
-_INSERT = (
-    "INSERT INTO audit_event (recorded, action, outcome, actor, purpose, patients, content)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
-)
 _STOP = object()
 
 
@@ -64,9 +60,9 @@ class AuditRecorder:
 
     # -- internals ----------------------------------------------------------------------------
     def row(self, access: Access) -> Row:
+        """The compact record (the AuditEvent is rendered from it when read: events.render)."""
         recorded = self.clock.now()
         patients = patients_of(access)
-        event = audit_event(access, recorded, patients)
         ctx = access.ctx
         return (
             recorded,
@@ -75,7 +71,7 @@ class AuditRecorder:
             ctx.actor,
             ctx.purpose,
             " ".join(patients),
-            orjson.dumps(event).decode(),
+            orjson.dumps(compact(access)).decode(),
             patients,
         )
 
@@ -137,16 +133,21 @@ def insert_rows(cur: Cursor, rows: list[Row]) -> None:
                 (len(rows),),
             )
         ]
-        cur.executemany(
-            "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
-            " content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(seq, *row[:7]) for seq, row in zip(seqs, rows, strict=True)],
-        )
-        for seq, row in zip(seqs, rows, strict=True):
-            links.extend((p, seq) for p in row[7])
     else:
-        for row in rows:
-            seq = cur.insert_returning_id(_INSERT, row[:7])
-            links.extend((p, seq) for p in row[7])
+        # the single writer holds the lock: the next numbers are ours (AUTOINCREMENT's
+        # counter, which never goes back even if the newest record was deleted)
+        top = cur.fetchone(
+            "SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = 'audit_event'"
+            " UNION ALL SELECT MAX(seq) FROM audit_event)"
+        )
+        first = int(top[0] or 0) + 1 if top else 1
+        seqs = list(range(first, first + len(rows)))
+    cur.executemany(
+        "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
+        " content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(seq, *row[:7]) for seq, row in zip(seqs, rows, strict=True)],
+    )
+    for seq, row in zip(seqs, rows, strict=True):
+        links.extend((p, seq) for p in row[7])
     if links:
         cur.executemany("INSERT INTO audit_patient (patient, seq) VALUES (?, ?)", links)
