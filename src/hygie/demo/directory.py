@@ -13,6 +13,7 @@ IDNPS, FINEG, IDNST). The numbers sit in visibly fictitious ranges (RPPS `1999â€
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 from collections.abc import Iterator
@@ -171,6 +172,7 @@ def finess(j: int) -> str:
     return f"{base}{luhn_digit(base)}"
 
 
+@functools.lru_cache(maxsize=4096)  # names come from a small vocabulary
 def ascii_fold(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in folded.lower() if ch.isalnum() or ch == "-")
