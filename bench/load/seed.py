@@ -122,7 +122,14 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
 
 class TransactionRefused(RuntimeError):
     def __init__(self, status: int, body: str, what: str = "transaction") -> None:
-        super().__init__(f"{what} answered {status}: {body[:500]}")
+        hint = (
+            " (a token is needed: --token, HYGIE_BENCH_TOKEN, or --client-id/--client-secret)"
+            if status == 401
+            else " (the token lacks a scope?)"
+            if status == 403
+            else ""
+        )
+        super().__init__(f"{what} answered {status}{hint}: {body[:500]}")
         self.status = status
         self.body = body
 
