@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import os
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
@@ -153,6 +153,9 @@ class FileBlobStore(BlobStore):
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._dirs: set[Path] = set()  # fan-out directories known to exist
+        self._names = itertools.count()
+        self._prefix = f"put-{os.getpid()}-{os.urandom(4).hex()}-"
 
     def path(self, sha256: str) -> Path:
         if not valid_name(sha256):
@@ -160,7 +163,9 @@ class FileBlobStore(BlobStore):
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def _temp(self) -> tuple[int, str]:
-        return tempfile.mkstemp(dir=self.tmp, prefix="put-")
+        # a unique name without mkstemp's random retries: process, instance and counter
+        name = str(self.tmp / f"{self._prefix}{next(self._names)}")
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
 
     def _commit(self, fd: int, tmp: str, digest: _Digest, verify: Verify | None) -> BlobInfo:
         os.fsync(fd)
@@ -168,7 +173,7 @@ class FileBlobStore(BlobStore):
         info = digest.info()
         if verify is not None:
             try:
-                verify(info, lambda: _file_chunks(tmp))
+                verify(info, lambda: _file_chunks(tmp, eager=False))
             except BaseException:
                 os.unlink(tmp)
                 raise
@@ -176,7 +181,9 @@ class FileBlobStore(BlobStore):
         if final.exists():  # the same bytes are already stored: keep one copy
             os.unlink(tmp)
             return info
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent not in self._dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(final.parent)
         os.replace(tmp, final)
         dir_fd = os.open(final.parent, os.O_RDONLY)
         try:
@@ -256,12 +263,13 @@ class FileBlobStore(BlobStore):
                 yield path.name
 
 
-def _file_chunks(path: str) -> Iterator[bytes]:
-    f = open(path, "rb")  # noqa: SIM115 - opened now (a missing file fails here), closed below
+def _file_chunks(path: str, *, eager: bool = True) -> Iterator[bytes]:
+    """The file's chunks; `eager` opens it now (a missing file fails here, not when read)."""
+    f = open(path, "rb") if eager else None  # noqa: SIM115 - closed by the generator
 
     def chunks() -> Iterator[bytes]:
-        with f:
-            while chunk := f.read(CHUNK):
+        with f or open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
                 yield chunk
 
     return chunks()
