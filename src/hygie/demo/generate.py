@@ -11,6 +11,7 @@ worker processes, and memory stays bounded: at most `2 × workers` units are in 
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import resource
 import sys
@@ -165,10 +166,14 @@ def generate(
     started = time.perf_counter()
     bar = _progress(patients) if progress else None
     task = bar.add_task("generate", total=patients, resources=0, rate=0.0) if bar else None
+    rendered_units = _rendered(work, patients, seed, compress, workers)
+    # The first unit is taken before the progress bar starts its refresh thread: the worker
+    # processes are forked then, without a thread of this process in flight.
+    first = list(itertools.islice(rendered_units, 1))
     try:
         if bar:
             bar.start()
-        for unit, rendered, counts in _rendered(work, patients, seed, compress, workers):
+        for unit, rendered, counts in itertools.chain(first, rendered_units):
             for rtype, data in rendered.items():
                 handle = handles.get(rtype)
                 if handle is None:
