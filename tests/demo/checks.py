@@ -7,11 +7,11 @@ from typing import Any
 
 from hygie.demo.fhirtypes import BIRTH_PLACE, INS_TEST_OID, RELIABILITY
 from hygie.demo.nir import luhn_digit
-from hygie.demo.places import COMMUNES, COUNTRIES
+from hygie.demo.places import ALL_COMMUNES, COUNTRIES
 from hygie.services.identity import nir as identity_nir
 from hygie.services.identity.rules import coherence_issues, identifier_issues
 
-PLACES = {c.insee for c in COMMUNES} | {code for code, _ in COUNTRIES}
+PLACES = {c.insee for c in ALL_COMMUNES} | {code for code, _ in COUNTRIES}
 
 
 def references(node: Any) -> list[str]:

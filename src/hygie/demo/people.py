@@ -44,7 +44,7 @@ from hygie.demo.fhirtypes import (
     ref,
 )
 from hygie.demo.nir import make_nir
-from hygie.demo.places import COMMUNES, COUNTRIES, Commune
+from hygie.demo.places import ALL_COMMUNES, COUNTRIES, Commune
 from hygie.demo.rng import stream
 
 GROUP = 4
@@ -141,7 +141,7 @@ def group_people(seed: int, d: Directory, g: int, patients: int) -> list[list[Pe
 def _household(
     seed: int, d: Directory, grng: random.Random, first: int, kinds: tuple[str, ...]
 ) -> list[Person]:
-    home = grng.choice(COMMUNES)
+    home = grng.choice(ALL_COMMUNES)
     house = Household(
         family_name(grng),
         family_name(grng),
@@ -237,7 +237,7 @@ def patient(p: Person, d: Directory, related: list[str]) -> Resource:
     elif p.kind == "C" and rng.random() < 0.6:
         place, place_name = p.house.home.insee, p.house.home.name
     else:
-        commune = rng.choice(COMMUNES)
+        commune = rng.choice(ALL_COMMUNES)
         place, place_name = commune.insee, commune.name
     nir = make_nir(2 if p.female else 1, p.born.year, p.born.month, place, p.n % 999 + 1)
     res: Resource = {"resourceType": "Patient", "id": p.id}
