@@ -45,13 +45,18 @@ class KeyRing:
             self._loaded_at = time.monotonic()
 
     def rotate(self) -> str:
-        """Add a new signing key; returns its kid."""
+        """Add a new signing key (`created` in microseconds: the newest signs); returns its kid."""
         kid = f"{int(time.time())}-{secrets.token_hex(4)}"
         key = ECKey.generate_key("P-256", parameters={"kid": kid, "use": "sig", "alg": ALG})
         with self.backend.write() as cur:
             cur.execute(
                 "INSERT INTO auth_keys (kid, alg, private_jwk, created) VALUES (?, ?, ?, ?)",
-                (kid, ALG, orjson.dumps(key.as_dict(private=True)).decode(), int(time.time())),
+                (
+                    kid,
+                    ALG,
+                    orjson.dumps(key.as_dict(private=True)).decode(),
+                    time.time_ns() // 1000,
+                ),
             )
         self.load()
         return kid
@@ -60,9 +65,9 @@ class KeyRing:
         """Stop trusting every key older than `kid` (after their tokens have expired)."""
         with self.backend.write() as cur:
             cur.execute(
-                "UPDATE auth_keys SET retired = ? WHERE retired IS NULL AND created < "
+                "UPDATE auth_keys SET retired = ? WHERE retired IS NULL AND kid <> ? AND created <= "
                 "(SELECT created FROM auth_keys WHERE kid = ?)",
-                (int(time.time()), kid),
+                (int(time.time()), kid, kid),
             )
         self.load()
 

@@ -1,0 +1,164 @@
+"""`hygie user create` (professional, patient, representative) and the demo accounts of
+`hygie demo`, with the credentials README.md documents; key rotation."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+import pyotp
+import pytest
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from hygie.auth import accounts, clients, demo_accounts
+from hygie.auth.keys import KeyRing
+from hygie.store.context import Context
+from tests.conftest import VENV_BIN
+
+HYGIE = str(VENV_BIN / "hygie")
+
+
+def _create(
+    db_url: str, *args: str, password: str = "un-mot-de-passe"
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [HYGIE, "user", "create", *args, "--password-stdin", "--db", db_url],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_user_create_each_kind(db_url, auth_repo) -> None:
+    r = _create(
+        db_url,
+        "--kind",
+        "practitioner",
+        "--username",
+        "dr.cli",
+        "--family",
+        "Cli",
+        "--given",
+        "Jean",
+        "--rpps",
+        "19999970042",
+        "--profession",
+        "10",
+        "--specialty",
+        "SM54",
+        "--organization",
+        "Organization/o1",
+    )
+    assert r.returncode == 0, r.stderr
+    out = orjson.loads(r.stdout)
+    assert out["kind"] == "practitioner" and out["fhirUser"].startswith("Practitioner/")
+    assert out["totp_uri"].startswith("otpauth://totp/") and pyotp.TOTP(out["totp_secret"]).now()
+    prac = orjson.loads(auth_repo.read(Context.system(), *out["fhirUser"].split("/")).content)
+    assert {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "819999970042"}.items() <= prac[
+        "identifier"
+    ][0].items()
+    acc = accounts.by_username(auth_repo.backend, "dr.cli")
+    assert acc is not None and acc.rpps == "19999970042" and acc.organization == "Organization/o1"
+    assert (
+        acc.password_hash.startswith("$argon2id$") and "un-mot-de-passe" not in r.stdout + r.stderr
+    )
+
+    r = _create(
+        db_url,
+        "--kind",
+        "patient",
+        "--username",
+        "pat.cli",
+        "--family",
+        "Cli",
+        "--given",
+        "Lou",
+        "--birth-date",
+        "2015-05-05",
+        "--no-totp",
+    )
+    assert r.returncode == 0, r.stderr
+    pat = orjson.loads(r.stdout)
+    assert pat["fhirUser"].startswith("Patient/") and "totp_secret" not in pat
+
+    r = _create(
+        db_url,
+        "--kind",
+        "representative",
+        "--username",
+        "rep.cli",
+        "--family",
+        "Cli",
+        "--represents",
+        pat["fhirUser"],
+        "--relationship",
+        "MTH",
+        "--no-totp",
+    )
+    assert r.returncode == 0, r.stderr
+    rep = orjson.loads(r.stdout)
+    assert rep["fhirUser"].startswith("RelatedPerson/")
+    related = orjson.loads(auth_repo.read(Context.system(), *rep["fhirUser"].split("/")).content)
+    assert related["patient"]["reference"] == pat["fhirUser"]
+    assert accounts.by_username(auth_repo.backend, "rep.cli").represented == (pat["fhirUser"],)
+
+    # refusals: a duplicate, a short password, a missing represented patient, a bad RPPS
+    assert _create(db_url, "--kind", "patient", "--username", "pat.cli").returncode == 1
+    assert (
+        _create(db_url, "--kind", "patient", "--username", "p2", password="court").returncode == 2
+    )
+    assert (
+        _create(
+            db_url, "--kind", "representative", "--username", "r2", "--represents", "Patient/nope"
+        ).returncode
+        == 1
+    )
+    assert (
+        _create(db_url, "--kind", "practitioner", "--username", "d2", "--rpps", "123").returncode
+        == 2
+    )
+    help_text = subprocess.run(
+        [HYGIE, "user", "create", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "--rpps" in help_text and "--represents" in help_text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_demo_accounts_are_idempotent_and_documented(db_url, auth_repo) -> None:
+    created = demo_accounts.ensure_demo_accounts(db_url, quiet=True)
+    assert {"dr.martin", "inf.bernard", "ph.petit", "patient.dupont", "parent.leroy"} <= set(
+        created
+    )
+    assert demo_accounts.ensure_demo_accounts(db_url, quiet=True) == []
+    gp = accounts.by_username(auth_repo.backend, "dr.martin")
+    assert gp is not None and gp.totp_secret == "HYGIEDEMOMEDECIN" and gp.profession == "10"
+    assert accounts.verify_password_of(gp, demo_accounts.PASSWORD)
+    system = clients.authenticate(
+        auth_repo.backend, "hygie-demo-system", "demo-system-secret-change-me"
+    )
+    assert system is not None and system.scope == {"system/*.rs"}
+    readme = (VENV_BIN.parent.parent / "README.md").read_text()
+    for text in (
+        "dr.martin",
+        demo_accounts.PASSWORD,
+        "HYGIEDEMOMEDECIN",
+        "hygie-demo-system",
+        "demo-system-secret-change-me",
+        "parent.leroy",
+    ):
+        assert text in readme, text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_rotated_keys_keep_verifying(auth_repo) -> None:
+    ring = KeyRing(auth_repo.backend)
+    old = ring.sign({"sub": "x"})
+    new_kid = ring.rotate()
+    fresh = ring.sign({"sub": "y"})
+    assert jwt.decode(fresh, ring._keys).header["kid"] == new_kid
+    assert ring.decode(old)["sub"] == "x" and ring.decode(fresh)["sub"] == "y"
+    assert len(ring.jwks()["keys"]) == 2
+    ring.retire_before(new_kid)
+    with pytest.raises(JoseError):
+        KeyRing(auth_repo.backend).decode(old)
