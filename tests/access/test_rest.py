@@ -9,15 +9,7 @@ import httpx
 from hygie.store import Context
 from tests.access.world import DMP_VISIBILITY_SYSTEM
 from tests.auth.browser import Browser, exchange
-from tests.auth.conftest import (  # noqa: F401 (fixtures)
-    APP_REDIRECT,
-    PASSWORD,
-    auth_repo,
-    make_app,
-    make_patient,
-    make_practitioner,
-    secure_live_server,
-)
+from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_patient, make_practitioner
 
 
 def _token(iss: str, base: str, app: str, scope: str, username: str, totp: str | None) -> dict:
