@@ -203,6 +203,15 @@ def test_gzip_output_is_readable_and_deterministic(tmp_path: Path) -> None:
     assert packed == tree_bytes(tmp_path / "gz2")
 
 
+def test_a_failed_run_leaves_no_file(tmp_path: Path) -> None:
+    """Patient.ndjson.part cannot be opened (a directory holds its name): the run fails after
+    the directory files were written, and removes them."""
+    (tmp_path / "Patient.ndjson.part").mkdir()
+    with pytest.raises(IsADirectoryError):
+        generate(tmp_path, patients=40, seed=1, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["Patient.ndjson.part"]
+
+
 def test_units_bound_memory_whatever_the_size() -> None:
     work = units(10_000_000, 1)
     assert max(stop - start for kind, start, stop in work if kind == "groups") == BLOCK_GROUPS

@@ -154,11 +154,14 @@ def generate(
     workers: int = 1,
     progress: bool = True,
 ) -> Summary:
-    """Write `<Type>.ndjson` (or `.ndjson.gz`) files under `out_dir`; existing ones are replaced."""
+    """Write `<Type>.ndjson` (or `.ndjson.gz`) files under `out_dir`; existing ones are replaced.
+    The files are written as `.part` and renamed once everything is written: an interrupted
+    run leaves no file that looks complete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".ndjson.gz" if compress else ".ndjson"
     for old in out_dir.glob("*.ndjson*"):
-        old.unlink()
+        if old.is_file():
+            old.unlink()
     work = units(patients, seed)
     workers = max(1, min(workers, len(work)))
     summary = Summary()
@@ -170,6 +173,7 @@ def generate(
     # The first unit is taken before the progress bar starts its refresh thread: the worker
     # processes are forked then, without a thread of this process in flight.
     first = list(itertools.islice(rendered_units, 1))
+    complete = False
     try:
         if bar:
             bar.start()
@@ -178,7 +182,7 @@ def generate(
                 handle = handles.get(rtype)
                 if handle is None:
                     path = out_dir / f"{rtype}{suffix}"
-                    handle = handles[rtype] = path.open("wb")
+                    handle = handles[rtype] = path.with_name(path.name + ".part").open("wb")
                     summary.files.append(path)
                 handle.write(data)
                 summary.bytes_written += len(data)
@@ -190,11 +194,18 @@ def generate(
                     resources=summary.total,
                     rate=summary.total / max(time.perf_counter() - started, 1e-9),
                 )
+        complete = True
     finally:
         for handle in handles.values():
             handle.close()
         if bar:
             bar.stop()
+        for path in summary.files:  # all or nothing: the `.part` files become the result
+            part = path.with_name(path.name + ".part")
+            if complete:
+                part.replace(path)
+            else:
+                part.unlink(missing_ok=True)
     summary.seconds = time.perf_counter() - started
     summary.peak_rss_kib = peak_rss_kib()
     summary.files.sort()
