@@ -162,3 +162,25 @@ def test_rotated_keys_keep_verifying(auth_repo) -> None:
     ring.retire_before(new_kid)
     with pytest.raises(JoseError):
         KeyRing(auth_repo.backend).decode(old)
+
+
+def test_minted_token_works_at_a_live_server(db_url, auth_repo, secure_live_server) -> None:
+    """`hygie.auth.mint` (for benchmarks and tests) gives tokens the server accepts."""
+    import httpx
+
+    from hygie.auth.mint import mint_access_token
+    from tests.auth.conftest import make_practitioner
+
+    acc = make_practitioner(auth_repo)
+    base = secure_live_server()
+    iss = base.removesuffix("/fhir")
+    tok = mint_access_token(db_url, iss, username=acc.username, scope="user/*.rs")
+    r = httpx.get(f"{base}/{acc.fhir_user}", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200, r.text
+    other = mint_access_token(db_url, "http://elsewhere:1", username=acc.username)
+    assert (
+        httpx.get(
+            f"{base}/{acc.fhir_user}", headers={"Authorization": f"Bearer {other}"}
+        ).status_code
+        == 401
+    )
