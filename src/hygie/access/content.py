@@ -74,6 +74,26 @@ def authors_of(resource: dict[str, Any]) -> frozenset[str]:
     )
 
 
+def contained_rpps(doc: dict[str, Any]) -> frozenset[str]:
+    """RPPS numbers of the contained Practitioners (directly or through a contained
+    PractitionerRole) the document's authors name (IDNPS `8` + RPPS accepted)."""
+    contained = {
+        c.get("id"): c for c in doc.get("contained") or () if isinstance(c, dict) and c.get("id")
+    }
+    found = set()
+    for ref in authors_of(doc):
+        res = contained.get(ref[1:]) if ref.startswith("#") else None
+        if res and res.get("resourceType") == "PractitionerRole":
+            inner = reference_of(res.get("practitioner")) or ""
+            res = contained.get(inner[1:]) if inner.startswith("#") else None
+        if res and res.get("resourceType") == "Practitioner":
+            for ident in res.get("identifier") or ():
+                value = (ident or {}).get("value")
+                if isinstance(value, str):
+                    found.add(value[1:] if len(value) == 12 and value.startswith("8") else value)
+    return frozenset(found)
+
+
 def reference_of(value: Any) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("reference"), str):
         return value["reference"]

@@ -28,7 +28,7 @@ from hygie.access.labels import ACT_REASON_SYSTEM, BREAK_THE_GLASS
 from hygie.search.keys import param_key
 from hygie.store.base import Backend
 
-CARE_TYPES = frozenset({"CareTeam", "Encounter", "Consent"})
+CARE_TYPES = frozenset({"CareTeam", "Encounter", "Consent", "PractitionerRole"})
 _CARE_PARAMS = (
     param_key("CareTeam", "participant"),
     param_key("Encounter", "participant"),
@@ -36,6 +36,7 @@ _CARE_PARAMS = (
 )
 _STATUS_PARAMS = (param_key("CareTeam", "status"), param_key("Encounter", "status"))
 _ENDED = ("inactive", "entered-in-error", "cancelled")
+_ROLE_PRACTITIONER = param_key("PractitionerRole", "practitioner")
 
 GRANT_DDL = [
     "CREATE TABLE IF NOT EXISTS access_grant (practitioner TEXT NOT NULL, patient TEXT NOT NULL,"
@@ -140,6 +141,20 @@ class Facts:
         args = [*_CARE_PARAMS, practitioner_id, *_STATUS_PARAMS, *_ENDED]
         with self.backend.read() as cur:
             return frozenset(str(r[0]) for r in cur.fetchall(sql, args))
+
+    def roles(self, practitioner_id: str) -> frozenset[str]:
+        """Ids of the PractitionerRoles of this practitioner (authors may name a role)."""
+        return self._cached(("roles", practitioner_id), lambda: self._roles(practitioner_id))
+
+    def _roles(self, practitioner_id: str) -> frozenset[str]:
+        sql = (
+            "SELECT r.id FROM idx_reference ref JOIN resources r ON r.rid = ref.rid"
+            " WHERE ref.param = ? AND ref.target_id = ? AND ref.target_type = 'Practitioner'"
+            " AND r.rtype = 'PractitionerRole'"
+        )
+        with self.backend.read() as cur:
+            rows = cur.fetchall(sql, (_ROLE_PRACTITIONER, practitioner_id))
+        return frozenset(str(r[0]) for r in rows)
 
     # -- oppositions --------------------------------------------------------------------------
     def opposition(self, patient_id: str) -> Opposition:

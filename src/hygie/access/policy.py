@@ -15,6 +15,7 @@ from hygie.access import btg, restriction, scopes
 from hygie.access.config import AccessConfig
 from hygie.access.content import (
     authors_of,
+    contained_rpps,
     document_codes,
     labels_of,
     patient_compartment_types,
@@ -127,6 +128,11 @@ class AccessPolicy:
         visible |= {p for p in grants if not opps[p].blocks(ctx.actor, btg=True)}
         return frozenset(visible)
 
+    def _roles(self, ctx: Context) -> frozenset[str]:
+        if ctx.kind != PRACTITIONER:
+            return frozenset()
+        return self.facts.roles(ctx.actor.removeprefix("Practitioner/"))
+
     def sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
         """`treated` for the few patients of one resource (without computing the whole set)."""
         me = ctx.actor.removeprefix("Practitioner/")
@@ -152,7 +158,9 @@ class AccessPolicy:
             return restriction.types_only(allowed)
         if ctx.kind == PRACTITIONER and ctx.purpose == BTG:
             visible = self.treated(ctx, restriction.targets(scope))
-            return restriction.build(ctx, self.config, allowed, patient_only, visible)
+            return restriction.build(
+                ctx, self.config, allowed, patient_only, visible, self._roles(ctx)
+            )
         key = (
             ctx.kind,
             ctx.actor,
@@ -168,7 +176,9 @@ class AccessPolicy:
                 visible = self.treated(ctx)
             else:
                 visible = self.own_patients(ctx)
-            return restriction.build(ctx, self.config, allowed, patient_only, visible)
+            return restriction.build(
+                ctx, self.config, allowed, patient_only, visible, self._roles(ctx)
+            )
 
         # the same caller's filter, reused as long as the facts it rests on
         return self.facts.cached(("filter", key), build)  # type: ignore[no-any-return]
@@ -191,7 +201,7 @@ class AccessPolicy:
         if rtype in patient_only and _ids({ctx.patient or ""}).isdisjoint(patients):
             return False
         labels = labels_of(resource)
-        author = rtype == "DocumentReference" and ctx.actor in authors_of(resource)
+        author = rtype == "DocumentReference" and self.is_author(ctx, resource)
         if labels & hidden_labels(ctx.kind) and not (ctx.kind == PRACTITIONER and author):
             return False
         free = self.config.reference_types
@@ -208,6 +218,21 @@ class AccessPolicy:
             if codes is not None and codes.isdisjoint(document_codes(resource)):
                 return False
         return True
+
+    def is_author(self, ctx: Context, doc: dict[str, Any], *, contained: bool = False) -> bool:
+        """Is the practitioner an author of the document: named (Practitioner/me), through one
+        of their PractitionerRoles, or (`contained`, for writes) as a contained Practitioner
+        carrying their RPPS. The row filter knows the first two only, so reads use those."""
+        if ctx.kind != PRACTITIONER:
+            return False
+        refs = authors_of(doc)
+        if ctx.actor in refs:
+            return True
+        roles = {r[17:] for r in refs if r.startswith("PractitionerRole/")}
+        me = ctx.actor.removeprefix("Practitioner/")
+        if roles and not roles.isdisjoint(self.facts.roles(me)):
+            return True
+        return contained and bool(ctx.rpps) and ctx.rpps in contained_rpps(doc)
 
     def _admit_binary(self, ctx: Context, action: str, binary: dict[str, Any]) -> bool:
         """A Binary is governed by the DocumentReference of its securityContext (IHE MHD)."""
@@ -284,7 +309,7 @@ class AccessPolicy:
             if action in ("update", "patch") and previous is not None and new is not None:
                 if _without_labels(new) != _without_labels(previous):
                     raise forbidden(
-                        "A patient may change only the visibility of a document (securityLabel)"
+                        "A patient may change only the visibility and the status of a document"
                     )
 
     def _check_practitioner_write(
@@ -300,7 +325,7 @@ class AccessPolicy:
         if rtype not in patient_compartment_types():
             raise forbidden(f"Health professionals may not write {rtype}")
         if rtype == "DocumentReference" and previous is not None:
-            if ctx.actor not in authors_of(previous):
+            if not self.is_author(ctx, previous, contained=True):
                 raise forbidden("Only the author of a document may change or delete it")
         patients = patients_of(rtype, new) if new is not None else frozenset()
         if new is not None and not patients:
@@ -329,7 +354,13 @@ def _names(resource: dict[str, Any], actor: str) -> bool:
 
 
 def _without_labels(resource: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in resource.items() if k not in ("securityLabel", "meta")}
+    """What a patient may not change: all but the labels, the status and the lifecycle
+    extensions (PDSm logical deletion, archiving: the records service checks those)."""
+    out = {
+        k: v
+        for k, v in resource.items()
+        if k not in ("securityLabel", "meta", "status", "docStatus", "extension")
+    }
     meta = {
         k: v
         for k, v in (resource.get("meta") or {}).items()

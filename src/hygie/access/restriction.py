@@ -80,6 +80,7 @@ def build(
     allowed: frozenset[str] | None,
     patient_only: frozenset[str],
     visible: frozenset[str],
+    roles: frozenset[str] | None = None,
 ) -> Restriction:
     """The row filter of a patient, a representative or a practitioner."""
     parts: list[str] = []
@@ -105,12 +106,18 @@ def build(
     hidden = sorted(hidden_labels(ctx.kind))
     author_sql, author_args = "", []
     if practitioner:
+        roles = sorted(roles or ())
+        by_role = (
+            f" OR (acc_w.target_type = 'PractitionerRole' AND acc_w.target_id IN ({_marks(len(roles))}))"
+            if roles
+            else ""
+        )
         author_sql = (
             " OR ({a}.rtype = 'DocumentReference' AND EXISTS (SELECT 1 FROM idx_reference acc_w"
-            " WHERE acc_w.rid = {a}.rid AND acc_w.param = ? AND acc_w.target_type = 'Practitioner'"
-            " AND acc_w.target_id = ?))"
+            " WHERE acc_w.rid = {a}.rid AND acc_w.param = ? AND ((acc_w.target_type = 'Practitioner'"
+            f" AND acc_w.target_id = ?){by_role})))"
         )
-        author_args = [_DOC_AUTHOR, ctx.actor.removeprefix("Practitioner/")]
+        author_args = [_DOC_AUTHOR, ctx.actor.removeprefix("Practitioner/"), *roles]
     if hidden:
         parts.append(
             "(NOT EXISTS (SELECT 1 FROM idx_token acc_l WHERE acc_l.rid = {a}.rid"
