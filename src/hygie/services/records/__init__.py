@@ -38,9 +38,8 @@ def install(
     settings: RecordsSettings | None = None,
 ) -> Records:
     """Register the shared-record rules, the ITI-65 handler and the document events on a
-    repository (once), and its MHD search parameters in its database."""
-    from hygie.services.records.search_params import ensure_search_parameters
-
+    repository (once). The MHD search parameters are stored at the first publication
+    (`search_params.ensure_search_parameters`), so an unused server stays empty."""
     settings = settings or RecordsSettings.from_env()
     blobs = blobs or FileBlobStore(default_blob_dir(repo.backend.url))
     if not any(isinstance(h, BinaryWriteHook) for h in repo.before_write):
@@ -48,7 +47,6 @@ def install(
         repo.before_write.append(DocumentWriteHook(repo, settings))
         repo.after_write.append(DocumentEvents())
         repo.bundle_handlers.append(ProvideBundle(repo, blobs, settings))
-    ensure_search_parameters(repo)
     return Records(repo, blobs, settings, Dispatcher(repo.backend))
 
 

@@ -83,6 +83,7 @@ class ProvideBundle:
         self.repo = repo
         self.blobs = blobs
         self.settings = settings
+        self.params_ready = False
 
     def accepts(self, bundle: dict[str, Any]) -> bool:
         if bundle.get("type") != "transaction":
@@ -104,6 +105,11 @@ class ProvideBundle:
         processor: Any,
         prefer_minimal: bool,
     ) -> dict[str, Any]:
+        if not self.params_ready:  # stored at the first publication: an unused server stays empty
+            from hygie.services.records.search_params import ensure_search_parameters
+
+            ensure_search_parameters(self.repo)
+            self.params_ready = True
         plan = _Plan(self, ctx, bundle, base)
         plan.check()
         tx = plan.transaction()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hygie.search import custom
 from hygie.services.records.documents import IS_ARCHIVED_URL, IS_DELETED_URL
 from hygie.services.records.mhd import DESIGNATION_TYPE_URL, SOURCE_ID_URL
 from hygie.store import Context, Repository
@@ -72,6 +73,10 @@ PARAMETERS = [
 
 
 def ensure_search_parameters(repo: Repository) -> None:
+    """Store the parameters (conditional creates: once per database) and load them in this
+    process, so that the documents written here from now on are indexed for them at write time
+    (each server process does this before its own first publication)."""
     ctx = Context.system()
     for sp in PARAMETERS:
         repo.create(ctx, sp, rtype="SearchParameter", if_none_exist=f"url={sp['url']}")
+    custom.refresh(force=True)
