@@ -183,6 +183,9 @@ def test_writes_follow_the_care_relationship(secured: Repository) -> None:
     assert exc.value.status == 403
     # deletion: by the patient, not by a professional who is not the author
     with pytest.raises(FhirError) as exc:
-        secured.delete(gp1, "DocumentReference", "doc-pa-1")
+        secured.delete(gp1, "DocumentReference", "doc-pa-4")  # visible, written by another
     assert exc.value.status == 403
+    with pytest.raises(FhirError) as exc:
+        secured.delete(gp1, "DocumentReference", "doc-pa-1")  # masked: as if it did not exist
+    assert exc.value.status == 404
     assert secured.delete(patient, "DocumentReference", "doc-pa-1").status == 200

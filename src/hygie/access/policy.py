@@ -266,7 +266,8 @@ class AccessPolicy:
             return
         name = f"{rtype}/{(new or previous or {}).get('id', '')}"
         if previous is not None and not self.admit(ctx, "read", rtype, previous):
-            raise forbidden(f"You may not change {name}")
+            # as for a read: who may not see it may not learn that it exists
+            raise FhirError(404, f"Resource {name} is not known", "not-found")
         if rtype == "Binary":
             self._check_binary_write(ctx, cur, new or previous or {})
             return
