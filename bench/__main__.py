@@ -116,7 +116,7 @@ def http_ceiling(args, tmp: Path) -> dict[str, Any]:
                     duration=args.duration,
                     warmup=args.warmup,
                     server_pids=srv.pids,
-                    quiet=True,
+                    quiet=not args.quick,
                 )
                 r["server_command"] = "python -m bench.ceiling_app " + " ".join(cmd[3:])
                 out[f"{app}_t{t}" if workers == 1 else f"{app}_w{workers}_t{t}"] = r
@@ -166,13 +166,13 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
             bundle_connections=TX_CONNS,
             patients=args.load_patients,
             tx_entries=100,
-            import_batch=200,
+            import_batch=50 if args.quick else 200,
             ceiling=True,
             out_dir=OUT / f"load-{name}",
             label=f"Hygie on {title}",
             server_pids=srv.pids,
             db_pids=DB_PIDS,
-            quiet=True,
+            quiet=not args.quick,
             log=lambda m: log(f"{name}: {m}"),
         )
         results["load"] = load
@@ -197,7 +197,7 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
                     warmup=args.warmup,
                     server_pids=srv.pids,
                     db_pids=DB_PIDS,
-                    quiet=True,
+                    quiet=not args.quick,
                 )
             )
     results["server_log_tail"] = _tail(srv.log)
@@ -217,7 +217,7 @@ def http_loads(args, url: str, tmp: Path, name: str, results: dict[str, Any]) ->
                 warmup=args.warmup,
                 server_pids=srv2.pids,
                 db_pids=DB_PIDS,
-                quiet=True,
+                quiet=not args.quick,
             )
         )
 

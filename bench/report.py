@@ -640,11 +640,14 @@ def render(res: dict[str, Any]) -> str:
         f"--duration {dur} --warmup {warm} --patients {_get(res, 'args', 'load_patients')}`"
     )
     seen = set()
-    for scope in [res.get("ceiling", {})] + [res[b] for b in backends]:
-        for k in ("app_t1", "app_t2", "read", "create", "update", "transaction"):
-            c = _get(scope, k, "command")
-            if c and c.split(" wrk ", 1)[-1].rsplit(" ", 1)[0] not in seen:
-                seen.add(c.split(" wrk ", 1)[-1].rsplit(" ", 1)[0])
+    scopes = [res.get("ceiling", {})]
+    for b in backends:
+        scopes += [_get(res, b, "load", "scenarios", default={}), res[b]]
+    for scope in scopes:
+        for r in scope.values():
+            c = r.get("command") if isinstance(r, dict) else None
+            if c and c.rsplit(" ", 1)[0] not in seen:  # the same command on another port
+                seen.add(c.rsplit(" ", 1)[0])
                 w(c)
     for b in backends:
         for wk in (1, 2):

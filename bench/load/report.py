@@ -32,6 +32,8 @@ def errors(r: dict[str, Any]) -> str:
             )
         return f"run failed: {r['error'][:200]}"
     e = r.get("errors") or {}
+    if not r.get("requests"):
+        return "**no request completed within the run** (too short for this scenario?)"
     return ", ".join(f"{v:,} {k}" for k, v in e.items() if v) or "0"
 
 
