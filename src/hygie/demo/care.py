@@ -33,6 +33,7 @@ from hygie.demo.fhirtypes import (
     concept,
     instant,
     ref,
+    shared_concept,
 )
 from hygie.demo.people import Person
 from hygie.demo.vaccines import immunizations
@@ -171,7 +172,7 @@ class Record:
             "id": f"obs-{self.key}-{self.n_obs}",
             "status": "final",
             "category": category,
-            "code": concept(c.LOINC, m[0], m[1]),
+            "code": shared_concept(c.LOINC, m[0], m[1]),
             "subject": self.pref,
             "encounter": ref("Encounter", eid),
             "effectiveDateTime": when,
@@ -208,7 +209,7 @@ class Record:
             bp = self._observation(eid, when, _VITAL, c.BLOOD_PRESSURE, performer)
             bp["component"] = [
                 {
-                    "code": concept(c.LOINC, code, label),
+                    "code": shared_concept(c.LOINC, code, label),
                     "valueQuantity": {
                         "value": rng.randint(lo, hi),
                         "unit": "mm[Hg]",
@@ -411,7 +412,7 @@ class Record:
         day = date.fromisoformat(start[:10])
         repeats = 2 if chronic else 0
         rid = f"mrq-{self.key}-{k}"
-        medication = concept(ATC, m.atc, m.label, m.label)
+        medication = shared_concept(ATC, m.atc, m.label, m.label)
         quantity = {
             "value": m.per_day * m.days,
             "unit": c.FORMS[m.form],

@@ -31,6 +31,7 @@ from hygie.demo.fhirtypes import (
     coding,
     concept,
     ref,
+    shared_concept,
 )
 
 DMP_VISIBILITY = "urn:oid:1.2.250.1.213.1.1.4.13"  # as hygie.access.labels.DMP_VISIBILITY_SYSTEM
@@ -128,7 +129,7 @@ def document(
     if encounter:
         context["encounter"] = [ref("Encounter", encounter)]
     context["period"] = {"start": when}
-    context["facilityType"] = concept(SECTOR_CS, *org.sector)
+    context["facilityType"] = shared_concept(SECTOR_CS, *org.sector)
     context["practiceSetting"] = _SETTINGS[org.practice]
     context["sourcePatientInfo"] = ref("Patient", patient)
     if study:
@@ -142,8 +143,8 @@ def document(
         },
         "status": "current",
         "docStatus": "final",
-        "type": concept(LOINC, kind.loinc, kind.label),
-        "category": [concept(DOC_CLASS_CS, *kind.doc_class)],
+        "type": shared_concept(LOINC, kind.loinc, kind.label),
+        "category": [shared_concept(DOC_CLASS_CS, *kind.doc_class)],
         "subject": ref("Patient", patient),
         "date": when,
         "author": [ref("Practitioner", author)],

@@ -8,6 +8,7 @@ settings, TRE_R256 messaging types) and the INS systems of `hygie.services.ident
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,6 +86,15 @@ def concept(
     if text is not None:
         out["text"] = text
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def shared_concept(
+    system: str, code: str, display: str | None = None, text: str | None = None
+) -> Resource:
+    """`concept`, made once per code: the same object goes into many resources, so whoever
+    holds it must not mutate it (the generator never does; it only serialises)."""
+    return concept(system, code, display, text)
 
 
 def id_type(code: str) -> Resource:

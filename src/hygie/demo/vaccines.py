@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from hygie.demo.fhirtypes import ATC, TODAY, Resource, concept, ref
+from hygie.demo.fhirtypes import ATC, TODAY, Resource, ref, shared_concept
 
 
 class Dose(NamedTuple):
@@ -108,7 +108,7 @@ def _immunization(
         "resourceType": "Immunization",
         "id": f"imm-{pid[4:]}-{k}",
         "status": "completed",
-        "vaccineCode": concept(ATC, atc, label, label),
+        "vaccineCode": shared_concept(ATC, atc, label, label),
         "patient": ref("Patient", pid),
         "occurrenceDateTime": day.isoformat(),
         "primarySource": True,
