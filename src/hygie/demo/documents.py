@@ -119,7 +119,7 @@ def document(
         "securityContext": ref("Patient", patient),
         "data": base64.b64encode(data).decode("ascii"),
     }
-    labels = _NORMAL
+    labels = list(_NORMAL)  # a list of its own: services may add labels in place
     draw = rng.random()
     if draw < 0.02:
         labels = [*_NORMAL, concept(DMP_VISIBILITY, "INVISIBLE_PATIENT")]
