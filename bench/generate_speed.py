@@ -87,7 +87,9 @@ def markdown(runs: list[dict], machine: dict) -> str:
         "",
         f"Machine: {machine['cpus']} CPUs, {machine['system']}, Python {machine['python']};"
         f" measured {machine['when']} with `.venv/bin/python -m bench.generate_speed"
-        f" --patients {max(r['patients'] for r in runs)}`. Each run is a fresh process writing"
+        f" --patients {max(r['patients'] for r in runs)}` (load average at the end:"
+        f" {machine['load_average'][0]:.1f}; other work on the machine slows the wall-clock rate,"
+        " not the rate per CPU-second). Each run is a fresh process writing"
         " NDJSON files into a temporary directory; the rate counts every resource written"
         " (wall clock, from the first unit to the last byte); CPU-seconds count the generator and"
         " its workers, imports excluded; peak RSS is the largest resident set of the process or"
