@@ -151,3 +151,46 @@ def test_the_patients_log_flags_break_the_glass(secured: Repository) -> None:
     with pytest.raises(FhirError) as exc:
         secured.read(world._pro("gp3", purpose="BTG"), "Observation", "obs-pa")
     assert exc.value.status == 403
+
+
+def test_logins_and_failures_are_recorded(secured: Repository) -> None:
+    from hygie.auth import events as auth_events
+
+    auth_events.emit(
+        auth_events.AuthEvent(
+            auth_events.LOGIN_FAILURE,
+            username="dr.x",
+            source="10.0.0.9",
+            detail={"reason": "bad-password"},
+        )
+    )
+    auth_events.emit(
+        auth_events.AuthEvent(
+            auth_events.LOGIN_SUCCESS, user="u1", username="dr.x", actor="Practitioner/gp1"
+        )
+    )
+    logins = [e for e in events(secured) if e["type"]["code"] == "110114"]
+    assert [(e["outcome"], e["agent"][0]["who"]["reference"]) for e in logins[-2:]] == [
+        ("4", "unknown/dr.x"),
+        ("0", "Practitioner/gp1"),
+    ]
+    assert logins[-2]["outcomeDesc"] == "bad-password"
+    assert logins[-2]["agent"][1]["network"]["address"] == "10.0.0.9"
+
+
+def test_the_verify_command(secured: Repository, db_url: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    secured.read(world._pro("gp1"), "Observation", "obs-pa")
+    hygie = str(Path(sys.executable).parent / "hygie")
+    ok = subprocess.run([hygie, "audit", "verify", "--db", db_url], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout
+    with secured.backend.write() as cur:
+        cur.execute("UPDATE audit_event SET outcome = 0 WHERE seq = 1")
+        cur.execute("UPDATE audit_event SET actor = 'Practitioner/x' WHERE seq = 1")
+    bad = subprocess.run([hygie, "audit", "verify", "--db", db_url], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "audit record 1 was altered" in bad.stderr

@@ -27,13 +27,15 @@ def install(repo: Repository, *, seal_every: float | None = 1.0) -> AuditRecorde
 
 
 def _listen_to_logins(recorder: AuditRecorder) -> None:
+    """Login events go to the recorder installed last (one app per server process)."""
     try:
         from hygie.auth import events
     except ImportError:  # the authentication layer is optional for the core
         return
-    from hygie.audit.auth_events import listener
+    from hygie.audit import auth_events
 
-    events.subscribe(listener(recorder))
+    auth_events.current = recorder
+    events.subscribe(auth_events.on_event)
 
 
 def _start_sealer(recorder: AuditRecorder, every: float) -> None:

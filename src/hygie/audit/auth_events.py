@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from hygie.store.context import Access, Context
@@ -10,18 +9,20 @@ from hygie.store.context import Access, Context
 _FAILED = {"login-failure": 401, "lockout": 423}
 
 
-def listener(recorder: Any) -> Callable[[Any], None]:
-    def on_event(event: Any) -> None:
-        ctx = Context(
-            actor=event.actor or f"unknown/{event.username or '?'}",
-            kind="user",
-            user=event.user,
-            client_id=event.client_id,
-            source=event.source,
-            display=event.username,
-        )
-        reason = (event.detail or {}).get("reason")
-        access = Access(ctx, event.kind, status=_FAILED.get(event.kind, 200), detail=reason)
-        recorder.record(access)
+current: Any = None  # the recorder of this process's app (audit.install)
 
-    return on_event
+
+def on_event(event: Any) -> None:
+    recorder = current
+    if recorder is None:
+        return
+    ctx = Context(
+        actor=event.actor or f"unknown/{event.username or '?'}",
+        kind="user",
+        user=event.user,
+        client_id=event.client_id,
+        source=event.source,
+        display=event.username,
+    )
+    reason = (event.detail or {}).get("reason")
+    recorder.record(Access(ctx, event.kind, status=_FAILED.get(event.kind, 200), detail=reason))

@@ -31,13 +31,16 @@ _STOP = object()
 
 
 class AuditRecorder:
-    def __init__(self, backend: Backend, *, batch: int = 1000) -> None:
+    def __init__(self, backend: Backend, *, batch: int = 1000, flushers: int | None = None) -> None:
         self.backend = backend
         self.batch = batch
+        # PostgreSQL: several transactions in flight overlap their COMMITs (the WAL flush is
+        # shared); SQLite has one writer, one flusher feeds it
+        self.flushers = flushers or (4 if backend.dialect == "postgres" else 1)
         self.clock = Clock()
         backend.create_schema(audit_ddl(backend.dialect))
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     # -- the Recorder protocol ----------------------------------------------------------------
@@ -76,13 +79,15 @@ class AuditRecorder:
         )
 
     def _put(self, item: Any) -> None:
-        if self._thread is None:
+        if not self._threads:
             with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._flush_forever, name="hygie-audit", daemon=True
-                    )
-                    self._thread.start()
+                if not self._threads:
+                    for n in range(self.flushers):
+                        t = threading.Thread(
+                            target=self._flush_forever, name=f"hygie-audit-{n}", daemon=True
+                        )
+                        t.start()
+                        self._threads.append(t)
         self._queue.put(item)
 
     def _flush_forever(self) -> None:
@@ -93,11 +98,13 @@ class AuditRecorder:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(i is _STOP for i in items)
+            stops = sum(1 for i in items if i is _STOP)
             items = [i for i in items if i is not _STOP]
             if items:
                 self._flush(items)
-            if stop:
+            if stops:
+                for _ in range(stops - 1):  # the others' stop signals
+                    self._queue.put(_STOP)
                 return
 
     def _flush(self, items: list[tuple[Row, Future[None] | None]]) -> None:
@@ -114,10 +121,11 @@ class AuditRecorder:
                 done.set_result(None)
 
     def close(self) -> None:
-        if self._thread is not None:
+        threads, self._threads = self._threads, []
+        for _ in threads:
             self._queue.put(_STOP)
-            self._thread.join(timeout=10)
-            self._thread = None
+        for t in threads:
+            t.join(timeout=10)
 
 
 def insert_rows(cur: Cursor, rows: list[Row]) -> None:
