@@ -143,6 +143,79 @@ def _load(url: str, population: Iterator[dict[str, Any]], expected: int) -> dict
     }
 
 
+# -- PostgreSQL: a copy of the SQLite dataset's rows ---------------------------------------
+_COPIED = {
+    "resources": (
+        "rid",
+        "rtype",
+        "id",
+        "version",
+        "last_updated",
+        "deleted",
+        "method",
+        "hash",
+        "content",
+    ),
+    "resource_history": ("rid", "version", "last_updated", "deleted", "method", "content"),
+}
+
+
+def _copy_from_sqlite(sqlite_path: Path, url: str) -> dict[str, Any]:
+    """Fill an empty PostgreSQL database with the rows of the SQLite dataset: the same
+    resources, versions and index rows Hygie wrote there (`Repository.load` prepared each
+    resource once: validation, index extraction, serialisation), moved by COPY with the
+    search-index tables' indexes dropped, then indexed. The row keys are kept and the
+    identity sequence moved past them."""
+    import sqlite3
+
+    from hygie.search.schema import INDEX_TABLES
+
+    repo = open_repository(url)  # the schema, as Hygie creates it on PostgreSQL
+    repo.close()
+    tables = {**_COPIED, **{t: ("rid", *cols) for t, cols in INDEX_TABLES.items()}}
+    indexes = _secondary_indexes("postgres")
+    import psycopg
+
+    src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+    t0 = time.perf_counter()
+    rows_copied = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        for table, cols in tables.items():
+            names = ", ".join(cols)
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in src.execute(f"SELECT {names} FROM {table}"):
+                        copy.write_row(row)
+                        rows_copied += 1
+            log(f"  copied {table} ({rows_copied:,} rows so far)")
+        load_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for _, stmt in indexes:
+            conn.execute(stmt)
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('resources', 'rid'),"
+            " (SELECT COALESCE(MAX(rid), 1) FROM resources))"
+        )
+        index_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        conn.execute("VACUUM ANALYZE")
+        analyze_s = time.perf_counter() - t2
+    count = src.execute("SELECT COUNT(*) FROM resources").fetchone()[0]
+    src.close()
+    return {
+        "resources": count,
+        "rows_copied": rows_copied,
+        "load_s": round(load_s, 1),
+        "load_per_s": round(count / load_s),
+        "index_s": round(index_s, 1),
+        "analyze_s": round(analyze_s, 1),
+        "built_from": f"{sqlite_path.name} (COPY of its rows)",
+    }
+
+
 # -- PostgreSQL clusters in a directory of the cache ---------------------------------------
 PG_BUILD_CONF = {
     "fsync": "off",  # a cache being built: an interrupted build is thrown away anyway
@@ -242,9 +315,12 @@ def build(
         tmp = CACHE / f"{name}.building"
         shutil.rmtree(final, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        source = CACHE / f"{key(kind, size, 'sqlite')}.db"
+        if cached(kind, size, "sqlite") is None:
+            build(kind, size, "sqlite", population)  # the rows to copy
         _pg_initdb(tmp / "data")
         with pg_cluster(tmp / "data", PG_BUILD_CONF) as url:
-            figures = _load(url, population, size)
+            figures = _copy_from_sqlite(source, url)
             import psycopg
 
             with psycopg.connect(url, autocommit=True) as conn:
