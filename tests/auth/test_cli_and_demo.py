@@ -19,15 +19,21 @@ from tests.conftest import VENV_BIN
 HYGIE = str(VENV_BIN / "hygie")
 
 
-def _create(
-    db_url: str, *args: str, password: str = "un-mot-de-passe"
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [HYGIE, "user", "create", *args, "--password-stdin", "--db", db_url],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-    )
+class _Run:
+    def __init__(self, result) -> None:
+        self.returncode = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+
+
+def _create(db_url: str, *args: str, password: str = "un-mot-de-passe") -> _Run:
+    """The `hygie user create` command, in process (the FHIR definitions load once)."""
+    from typer.testing import CliRunner
+
+    from hygie.cli import app
+
+    argv = ["user", "create", *args, "--password-stdin", "--db", db_url]
+    return _Run(CliRunner().invoke(app, argv, input=password + "\n"))
 
 
 def test_user_create_each_kind(db_url, auth_repo) -> None:
