@@ -1,23 +1,36 @@
 """Overhead of the access policy and the audit trail on read-by-id and search throughput, on
-SQLite and PostgreSQL, measured in one run: the same Repository calls by the same practitioner
-(in the care team, two factors) with enforcement off (no policy, no audit) and on (policy +
-an audit record committed before each answer). In process, `threads` concurrent callers, so
-that the audit's group commit is exercised as a server would; issue 7 targets < 15 %.
+SQLite and PostgreSQL, measured in one run, two ways:
+
+* in process: the same Repository calls by the same practitioner (in the care team, two
+  factors) with enforcement off (no policy, no audit) and on (policy + an audit record
+  committed before each answer), `threads` concurrent callers;
+* over HTTP (wrk, `hygie serve`, one worker): `--open` (no token, no policy, no audit) against
+  the secure server with the practitioner's bearer token (token check + policy + audit).
+
+Issue 7 targets < 15 %.
 
     run(quick) -> dict ; markdown(result) -> str   (bench/suites.py protocol)
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
+from bench import pgserver
 from hygie.store import Context, Repository, open_repository
 
 OUT = Path(__file__).parent / "out" / "policy_overhead.json"
@@ -118,19 +131,96 @@ def _measure(url: str, patients: int, seconds: float, threads: int) -> dict[str,
     return out
 
 
-def run(quick: bool) -> dict[str, Any]:
-    from bench import pgserver
+def _serve(db: str, port: int, secure: bool, log: Path) -> subprocess.Popen[bytes]:
+    hygie = str(Path(sys.executable).parent / "hygie")
+    cmd = [hygie, "serve", "--db", db, "--port", str(port), *([] if secure else ["--open"])]
+    out = log.open("wb")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"hygie serve did not start: {log.read_text()[-2000:]}")
 
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wrk(url: str, seconds: float, token: str | None) -> float:
+    cmd = ["wrk", "-t2", "-c32", f"-d{max(1, int(seconds))}s", url]
+    if token:
+        cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} failed requests on {url}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def _measure_http(db: str, seconds: float, tmp: Path) -> dict[str, Any]:
+    from hygie.auth import accounts
+    from hygie.auth.mint import mint_access_token
+    from hygie.auth.schema import ensure_schema
+
+    repo = open_repository(db)
+    ensure_schema(repo.backend)
+    accounts.create(
+        repo.backend,
+        username="bench.gp",
+        kind="practitioner",
+        password=None,
+        fhir_user="Practitioner/gp1",
+        profession="10",
+    )
+    repo.close()
+    port = pgserver.free_port()
+    origin = f"http://127.0.0.1:{port}"
+    read, search = (
+        f"{origin}/fhir/Observation/o7-2",
+        f"{origin}/fhir/Observation?patient=Patient/p7",
+    )
+    out: dict[str, Any] = {"read": {}, "search": {}}
+    for secure in (False, True):
+        proc = _serve(db, port, secure, tmp / f"serve-{secure}.log")
+        try:
+            token = None
+            if secure:
+                token = mint_access_token(db, origin, username="bench.gp", scope="user/*.rs")
+            for name, url in (("read", read), ("search", search)):
+                _wrk(url, 1, token)  # warm-up
+                out[name]["on_per_s" if secure else "off_per_s"] = round(_wrk(url, seconds, token))
+        finally:
+            _stop(proc)
+    for r in out.values():
+        r["overhead_pct"] = round(100 * (1 - r["on_per_s"] / r["off_per_s"]), 1)
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
     patients, seconds, threads = (50, 1.5, 8) if quick else (2000, 10.0, 16)
+    http_seconds = 3.0 if quick else 15.0
     result: dict[str, Any] = {"patients": patients, "seconds": seconds, "threads": threads}
+    result["http_seconds"] = http_seconds
     with tempfile.TemporaryDirectory(prefix="hygie-bench-policy-") as tmp:
         result["sqlite"] = _measure(f"sqlite:///{tmp}/p.db", patients, seconds, threads)
-    url, stop = pgserver.start()
-    try:
-        db = pgserver.create_database(url, "policy")
-        result["postgres"] = _measure(db, patients, seconds, threads)
-    finally:
-        stop()
+        result["sqlite_http"] = _measure_http(f"sqlite:///{tmp}/p.db", http_seconds, Path(tmp))
+        url, stop = pgserver.start()
+        try:
+            db = pgserver.create_database(url, "policy")
+            result["postgres"] = _measure(db, patients, seconds, threads)
+            result["postgres_http"] = _measure_http(db, http_seconds, Path(tmp))
+        finally:
+            stop()
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return result
@@ -150,6 +240,20 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for db in ("sqlite", "postgres"):
         for name, r in result.get(db, {}).items():
+            lines.append(
+                f"| {db} | {name} | {r['off_per_s']} | {r['on_per_s']} | {r['overhead_pct']} % |"
+            )
+    lines += [
+        "",
+        f"Over HTTP: wrk, 2 threads, 32 connections, {result.get('http_seconds')} s, `hygie serve`"
+        " (one worker) `--open` (off) vs secure with the practitioner's bearer token (on: token"
+        " check + policy + audit). Read: `Observation/[id]`; search: `Observation?patient=`.",
+        "",
+        "| database | interaction | off (/s) | on (/s) | overhead |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for db in ("sqlite", "postgres"):
+        for name, r in result.get(f"{db}_http", {}).items():
             lines.append(
                 f"| {db} | {name} | {r['off_per_s']} | {r['on_per_s']} | {r['overhead_pct']} % |"
             )
