@@ -210,10 +210,17 @@ def client_create(
     scope: list[str] = _SCOPE,
     redirect_uri: list[str] = _REDIRECT,
     public: bool = typer.Option(False, "--public", help="A public SMART app (PKCE, no secret)."),
+    jwks: str = typer.Option(
+        "",
+        "--jwks",
+        help="File with the client's public JWK Set: it authenticates with private_key_jwt "
+        "(SMART Backend Services) instead of a secret.",
+    ),
     db: str = DbOption,
 ) -> None:
     """Register a client; prints JSON {"client_id": …, "client_secret": …} (the secret is shown
-    once and stored hashed; null for a public client). Nothing else goes to standard output."""
+    once and stored hashed; null for a public client or one with --jwks). Nothing else goes to
+    standard output."""
     from hygie.auth import clients
 
     scopes = " ".join(scope)
@@ -221,11 +228,22 @@ def client_create(
         _fail("give at least one --scope (e.g. --scope system/*.rs)", 2)
     if public and not redirect_uri:
         _fail("a public client needs --redirect-uri", 2)
+    key_set = None
+    if jwks:
+        try:
+            key_set = orjson.loads(open(jwks, "rb").read())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            _fail(f"cannot read the JWK Set {jwks}: {exc}", 2)
     repo = _open(db)
     try:
         try:
             client, secret = clients.create(
-                repo.backend, name, scopes, redirect_uris=tuple(redirect_uri), public=public
+                repo.backend,
+                name,
+                scopes,
+                redirect_uris=tuple(redirect_uri),
+                public=public,
+                jwks=key_set,
             )
         except ValueError as exc:
             _fail(str(exc), 2)

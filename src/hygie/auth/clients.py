@@ -28,10 +28,11 @@ class Client:
     scope: frozenset[str]  # what the client may be granted at most
     revoked: bool
     created: int
+    jwks: dict | None = None  # public keys for private_key_jwt (SMART Backend Services)
 
     @property
     def confidential(self) -> bool:
-        return self.secret_hash is not None
+        return self.secret_hash is not None or self.jwks is not None
 
 
 def _hash(secret: str) -> str:
@@ -47,23 +48,30 @@ def create(
     public: bool = False,
     client_id: str | None = None,
     secret: str | None = None,
+    jwks: dict | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; returns it and its secret (None for a public client)."""
+    """Register a client; returns it and its secret (None for a public client, or for a client
+    that authenticates with a signed JWT from its own keys: `jwks`, private_key_jwt)."""
     for s in smart.split(scope):
         if not smart.supported(s):
             raise ValueError(f"Unsupported or malformed scope '{s}'")
     client_id = client_id or f"{_slug(name)}-{secrets.token_hex(6)}"
-    secret = None if public else (secret or secrets.token_urlsafe(32))
+    if jwks is not None:
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not keys or any("d" in k for k in keys):
+            raise ValueError("jwks must be a JWK Set of public keys")
+    secret = None if (public or jwks is not None) else (secret or secrets.token_urlsafe(32))
     with backend.write() as cur:
         cur.execute(
-            "INSERT INTO auth_clients (client_id, name, secret_hash, redirect_uris, scope, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO auth_clients (client_id, name, secret_hash, redirect_uris, scope, jwks,"
+            " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 client_id,
                 name,
                 _hash(secret) if secret else None,
                 orjson.dumps(list(redirect_uris)).decode(),
                 " ".join(sorted(smart.split(scope))),
+                orjson.dumps(jwks).decode() if jwks is not None else None,
                 int(time.time()),
             ),
         )
@@ -80,13 +88,20 @@ def _slug(name: str) -> str:
 def _row(row: tuple | None) -> Client | None:
     if row is None:
         return None
-    cid, name, sh, uris, scope, revoked, created = row
+    cid, name, sh, uris, scope, revoked, created, jwks = row
     return Client(
-        cid, name, sh, tuple(orjson.loads(uris)), smart.split(scope), bool(revoked), int(created)
+        cid,
+        name,
+        sh,
+        tuple(orjson.loads(uris)),
+        smart.split(scope),
+        bool(revoked),
+        int(created),
+        orjson.loads(jwks) if jwks else None,
     )
 
 
-_COLS = "client_id, name, secret_hash, redirect_uris, scope, revoked, created"
+_COLS = "client_id, name, secret_hash, redirect_uris, scope, revoked, created, jwks"
 
 
 def get(backend: Backend, client_id: str) -> Client | None:
@@ -116,6 +131,8 @@ def authenticate(backend: Backend, client_id: str, secret: str | None) -> Client
     client = get(backend, client_id)
     if client is None or client.revoked:
         return None
+    if client.jwks is not None:
+        return None  # authenticates with a signed assertion only (token_endpoint.py)
     if client.secret_hash is None:
         return client if secret is None else None
     if secret is None or not hmac.compare_digest(client.secret_hash, _hash(secret)):

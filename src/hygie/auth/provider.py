@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hygie.auth import events, keys, tokens
+from hygie.auth import client_assertion, events, keys, tokens
 from hygie.auth.login import LoginFlow
 from hygie.auth.ratelimit import RateLimiter
 from hygie.auth.settings import AuthSettings
@@ -141,8 +141,10 @@ class AuthLayer:
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ],
+            "token_endpoint_auth_signing_alg_values_supported": client_assertion.ALGORITHMS,
             "revocation_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",
@@ -164,7 +166,12 @@ class AuthLayer:
             "authorization_endpoint": f"{iss}/auth/authorize",
             "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
             "token_endpoint": f"{iss}/auth/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": client_assertion.ALGORITHMS,
             "revocation_endpoint": f"{iss}/auth/revoke",
             "userinfo_endpoint": f"{iss}/auth/userinfo",
             "scopes_supported": SCOPES_SUPPORTED,
@@ -174,6 +181,7 @@ class AuthLayer:
                 "launch-standalone",
                 "client-public",
                 "client-confidential-symmetric",
+                "client-confidential-asymmetric",
                 "sso-openid-connect",
                 "context-standalone-patient",
                 "permission-offline",

@@ -47,6 +47,7 @@ DDL = [
         secret_hash TEXT,
         redirect_uris TEXT NOT NULL DEFAULT '[]',
         scope TEXT NOT NULL DEFAULT '',
+        jwks TEXT,
         revoked BIGINT NOT NULL DEFAULT 0,
         created BIGINT NOT NULL
     )""",

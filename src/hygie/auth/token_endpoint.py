@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hygie.access import scopes as smart
-from hygie.auth import accounts, clients, events, tokens
+from hygie.auth import accounts, client_assertion, clients, events, tokens
 from hygie.auth.clients import Client
 from hygie.auth.login import grantable
 from hygie.auth.webutil import basic_credentials, form, json, oauth_error
@@ -36,8 +36,15 @@ class TokenEndpoint:
         self.backend = layer.backend
 
     def _client(self, req: Request, f: dict[str, str]) -> tuple[Client | None, Response | None]:
-        """Authenticate the client: client_secret_basic, client_secret_post, or a public client
-        naming itself (PKCE then protects the code)."""
+        """Authenticate the client: client_secret_basic, client_secret_post, private_key_jwt,
+        or a public client naming itself (PKCE then protects the code)."""
+        if f.get("client_assertion_type") == client_assertion.ASSERTION_TYPE:
+            client = client_assertion.verify(
+                self.backend, f.get("client_assertion", ""), f"{self.layer.issuer(req)}/auth/token"
+            )
+            if client is None or (f.get("client_id") and f["client_id"] != client.client_id):
+                return None, oauth_error("invalid_client", "Client assertion rejected", 401)
+            return client, None
         basic = basic_credentials(req)
         if basic is not None:
             cid, secret = basic
