@@ -186,10 +186,11 @@ def _redact(url: str) -> str:
 
 
 def _mount_auth() -> None:
-    from hygie.auth.cli import client_app, user_app
+    from hygie.auth.cli import client_app, keys_app, user_app
 
     app.add_typer(user_app, name="user")
     app.add_typer(client_app, name="client")
+    app.add_typer(keys_app, name="keys")
 
 
 _mount_auth()

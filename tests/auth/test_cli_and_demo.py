@@ -190,3 +190,55 @@ def test_minted_token_works_at_a_live_server(db_url, auth_repo, secure_live_serv
         ).status_code
         == 401
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_operator_commands(db_url, auth_repo) -> None:
+    """password, disable/enable, unlock, totp-reset, keys rotate/retire."""
+    from typer.testing import CliRunner
+
+    from hygie.cli import app
+    from tests.auth.conftest import make_practitioner
+
+    acc = make_practitioner(auth_repo)
+    run = CliRunner().invoke
+    assert (
+        run(
+            app,
+            ["user", "password", acc.username, "--password-stdin", "--db", db_url],
+            input="nouveau-mot-de-passe\n",
+        ).exit_code
+        == 0
+    )
+    now = accounts.by_username(auth_repo.backend, acc.username)
+    assert accounts.verify_password_of(
+        now, "nouveau-mot-de-passe"
+    ) and not accounts.verify_password_of(now, "correct horse battery")
+    assert run(app, ["user", "disable", acc.username, "--db", db_url]).exit_code == 0
+    assert accounts.by_username(auth_repo.backend, acc.username).disabled
+    assert run(app, ["user", "disable", acc.username, "--enable", "--db", db_url]).exit_code == 0
+    assert not accounts.by_username(auth_repo.backend, acc.username).disabled
+    accounts.record_failure(auth_repo.backend, acc.id, 1, 600)
+    assert accounts.is_locked(accounts.by_username(auth_repo.backend, acc.username))
+    assert run(app, ["user", "unlock", acc.username, "--db", db_url]).exit_code == 0
+    assert not accounts.is_locked(accounts.by_username(auth_repo.backend, acc.username))
+    reset = run(app, ["user", "totp-reset", acc.username, "--db", db_url])
+    secret = orjson.loads(reset.stdout)["totp_secret"]
+    assert (
+        secret != acc.totp_secret
+        and accounts.by_username(auth_repo.backend, acc.username).totp_secret == secret
+    )
+    assert (
+        run(
+            app,
+            ["user", "password", "nobody", "--password-stdin", "--db", db_url],
+            input="abcdefghij\n",
+        ).exit_code
+        == 1
+    )
+    first = KeyRing(auth_repo.backend).jwks()["keys"][0]["kid"]
+    kid = orjson.loads(run(app, ["keys", "rotate", "--db", db_url]).stdout)["kid"]
+    assert {first, kid} == {k["kid"] for k in KeyRing(auth_repo.backend).jwks()["keys"]}
+    assert orjson.loads(run(app, ["keys", "retire", kid, "--db", db_url]).stdout) == {
+        "active": [kid]
+    }

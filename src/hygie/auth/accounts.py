@@ -215,3 +215,26 @@ def verify_password_of(account: Account | None, password: str) -> bool:
     from hygie.auth.passwords import verify_password
 
     return verify_password(account.password_hash if account else None, password)
+
+
+def update(backend: Backend, account_id: str, **values: object) -> None:
+    """Set some columns of an account (operator commands: password, disabled, lock, TOTP)."""
+    allowed = {
+        "password_hash",
+        "disabled",
+        "failed",
+        "locked_until",
+        "totp_secret",
+        "totp_last_step",
+    }
+    if not values or set(values) - allowed:
+        raise ValueError(f"Cannot update {sorted(set(values) - allowed)}")
+    cols = ", ".join(f"{k} = ?" for k in values)
+    with backend.write() as cur:
+        cur.execute(f"UPDATE auth_accounts SET {cols} WHERE id = ?", (*values.values(), account_id))
+        if values.get("disabled") or "password_hash" in values:
+            # a disabled account, or a new password, ends its sessions and refresh tokens
+            cur.execute("DELETE FROM auth_sessions WHERE account = ?", (account_id,))
+            cur.execute(
+                "UPDATE auth_refresh SET state = 'revoked' WHERE account = ?", (account_id,)
+            )

@@ -289,3 +289,135 @@ def client_revoke(
         typer.echo(f"revoked {client_id}", err=True)
     finally:
         repo.close()
+
+
+def _account(repo, username: str):
+    from hygie.auth import accounts
+
+    acc = accounts.by_username(repo.backend, username)
+    if acc is None:
+        _fail(f"no account '{username}'")
+    return acc
+
+
+@user_app.command("password")
+def user_password(
+    username: str = typer.Argument(..., help="The login name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+    db: str = DbOption,
+) -> None:
+    """Set a new password (ends the account's sessions and refresh tokens; unlocks it)."""
+    from hygie.auth import accounts
+    from hygie.auth.passwords import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt=True, err=True)
+    if len(password) < 8:
+        _fail("the password needs at least 8 characters", 2)
+    repo = _open(db)
+    try:
+        acc = _account(repo, username)
+        accounts.update(
+            repo.backend, acc.id, password_hash=hash_password(password), failed=0, locked_until=0
+        )
+        typer.echo(f"password of {username} changed", err=True)
+    finally:
+        repo.close()
+
+
+@user_app.command("disable")
+def user_disable(
+    username: str = typer.Argument(..., help="The login name."),
+    enable: bool = typer.Option(False, "--enable", help="Enable the account again instead."),
+    db: str = DbOption,
+) -> None:
+    """Disable an account: no more logins, its sessions and refresh tokens end (access tokens
+    already issued expire within their lifetime)."""
+    from hygie.auth import accounts
+
+    repo = _open(db)
+    try:
+        acc = _account(repo, username)
+        accounts.update(repo.backend, acc.id, disabled=0 if enable else 1)
+        typer.echo(f"{username} {'enabled' if enable else 'disabled'}", err=True)
+    finally:
+        repo.close()
+
+
+@user_app.command("unlock")
+def user_unlock(
+    username: str = typer.Argument(..., help="The login name."), db: str = DbOption
+) -> None:
+    """Lift a lockout after failed logins."""
+    from hygie.auth import accounts
+
+    repo = _open(db)
+    try:
+        acc = _account(repo, username)
+        accounts.update(repo.backend, acc.id, failed=0, locked_until=0)
+        typer.echo(f"{username} unlocked", err=True)
+    finally:
+        repo.close()
+
+
+@user_app.command("totp-reset")
+def user_totp_reset(
+    username: str = typer.Argument(..., help="The login name."), db: str = DbOption
+) -> None:
+    """Give the account a new TOTP secret (a lost phone); prints JSON with the otpauth:// URI,
+    shown once."""
+    from hygie.auth import accounts, totp
+
+    repo = _open(db)
+    try:
+        acc = _account(repo, username)
+        secret = totp.new_secret()
+        accounts.update(repo.backend, acc.id, totp_secret=secret, totp_last_step=0)
+        _out(
+            {
+                "username": username,
+                "totp_secret": secret,
+                "totp_uri": totp.provisioning_uri(secret, username),
+            }
+        )
+    finally:
+        repo.close()
+
+
+keys_app = typer.Typer(help="The provider's token-signing keys.", no_args_is_help=True)
+
+
+@keys_app.command("rotate")
+def keys_rotate(db: str = DbOption) -> None:
+    """Add a new signing key; it signs from now on, older keys keep verifying. Restart the
+    server (or wait: workers load a key they do not know on first sight)."""
+    from hygie.auth.keys import KeyRing
+
+    repo = _open(db)
+    try:
+        _out({"kid": KeyRing(repo.backend).rotate()})
+    finally:
+        repo.close()
+
+
+@keys_app.command("retire")
+def keys_retire(
+    kid: str = typer.Argument(..., help="Keep this key and newer ones; stop trusting older keys."),
+    db: str = DbOption,
+) -> None:
+    """Stop trusting keys older than KID (once the tokens they signed have expired)."""
+    from hygie.auth.keys import KeyRing
+
+    repo = _open(db)
+    try:
+        ring = KeyRing(repo.backend)
+        if kid not in {k["kid"] for k in ring.jwks()["keys"]}:
+            _fail(f"no active key '{kid}'")
+        ring.retire_before(kid)
+        _out({"active": [k["kid"] for k in KeyRing(repo.backend).jwks()["keys"]]})
+    finally:
+        repo.close()
