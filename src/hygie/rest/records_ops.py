@@ -130,6 +130,8 @@ class RecordsOperations:
                 413, f"document over the limit of {settings.max_document} bytes", "too-costly"
             )
         self.repo._guard(ctx, "create", "Binary", None)  # refuse before storing any byte
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.app.executor, self.service.provide.ensure_params)
         if req.stream_body is None:
             raise FhirError(500, "this server interface cannot stream request bodies", "exception")
         body = _chunks(req.stream_body())
@@ -149,7 +151,6 @@ class RecordsOperations:
             raise FhirError(
                 413, f"document over the limit of {exc.limit} bytes", "too-costly"
             ) from None
-        loop = asyncio.get_running_loop()
         binary: dict[str, Any] = {"resourceType": "Binary", "contentType": raw_type}
         if sc := req.header("x-security-context"):
             binary["securityContext"] = {"reference": sc}

@@ -29,6 +29,7 @@ class Records:
     blobs: BlobStore
     settings: RecordsSettings
     dispatcher: Dispatcher
+    provide: ProvideBundle  # the ITI-65 handler registered on the repository
 
 
 def install(
@@ -42,12 +43,26 @@ def install(
     (`search_params.ensure_search_parameters`), so an unused server stays empty."""
     settings = settings or RecordsSettings.from_env()
     blobs = blobs or FileBlobStore(default_blob_dir(repo.backend.url))
-    if not any(isinstance(h, BinaryWriteHook) for h in repo.before_write):
+    provide = next((h for h in repo.bundle_handlers if isinstance(h, ProvideBundle)), None)
+    if provide is None:
+        provide = ProvideBundle(repo, blobs, settings)
         repo.before_write.append(BinaryWriteHook(blobs, settings))
         repo.before_write.append(DocumentWriteHook(repo, settings))
         repo.after_write.append(DocumentEvents())
-        repo.bundle_handlers.append(ProvideBundle(repo, blobs, settings))
-    return Records(repo, blobs, settings, Dispatcher(repo.backend))
+        repo.bundle_handlers.append(provide)
+    return Records(repo, provide.blobs, provide.settings, Dispatcher(repo.backend), provide)
 
 
-__all__ = ["Records", "RecordsSettings", "install"]
+def collect_garbage(records: Records, *, grace_seconds: float = 3600) -> int:
+    """Delete the blobs older than the grace period that no Binary references (bytes of a
+    refused or rolled-back publication); the number deleted. Older versions of a Binary keep
+    no claim on their bytes."""
+    from hygie.services.records.search_params import referenced
+
+    records.provide.ensure_params()
+    return records.blobs.collect_garbage(
+        lambda name: referenced(records.repo, name), grace_seconds=grace_seconds
+    )
+
+
+__all__ = ["Records", "RecordsSettings", "collect_garbage", "install"]

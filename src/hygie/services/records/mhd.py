@@ -85,6 +85,15 @@ class ProvideBundle:
         self.settings = settings
         self.params_ready = False
 
+    def ensure_params(self) -> None:
+        """The records search parameters, stored before the first document is written here
+        (not at start: an unused server stays empty)."""
+        if not self.params_ready:
+            from hygie.services.records.search_params import ensure_search_parameters
+
+            ensure_search_parameters(self.repo)
+            self.params_ready = True
+
     def accepts(self, bundle: dict[str, Any]) -> bool:
         if bundle.get("type") != "transaction":
             return False
@@ -105,11 +114,7 @@ class ProvideBundle:
         processor: Any,
         prefer_minimal: bool,
     ) -> dict[str, Any]:
-        if not self.params_ready:  # stored at the first publication: an unused server stays empty
-            from hygie.services.records.search_params import ensure_search_parameters
-
-            ensure_search_parameters(self.repo)
-            self.params_ready = True
+        self.ensure_params()
         plan = _Plan(self, ctx, bundle, base)
         plan.check()
         tx = plan.transaction()

@@ -7,7 +7,8 @@ patient, date, identifier, status, source). Added here as stored SearchParameter
 like the official ones, `search/custom.py`):
 - IHE MHD `List-DesignationType` and `List-SourceId` (ITI-66 `designationType`, `sourceId`);
 - PDSm `isArchived` (DocumentReference, List) and Hygie's `isDeleted` (DocumentReference,
-  List) for the PDSm extensions.
+  List) for the PDSm extensions;
+- Hygie's `blob` on Binary (the blob's SHA-256), to find the blobs no Binary references.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from hygie.search import custom
+from hygie.services.records.binary import BLOB_URL
 from hygie.services.records.documents import IS_ARCHIVED_URL, IS_DELETED_URL
 from hygie.services.records.mhd import DESIGNATION_TYPE_URL, SOURCE_ID_URL
 from hygie.store import Context, Repository
@@ -63,6 +65,13 @@ PARAMETERS = [
         "PDSm: archived fiches and submission sets",
     ),
     _param(
+        "https://hygie.health/fhir/SearchParameter/binary-blob",
+        "blob",
+        ["Binary"],
+        f"Binary.meta.extension.where(url='{BLOB_URL}').extension.where(url='sha256').value",
+        "The SHA-256 name of a Binary's bytes in the blob store (blob garbage collection)",
+    ),
+    _param(
         "https://hygie.health/fhir/SearchParameter/records-isDeleted",
         "isDeleted",
         ["DocumentReference", "List"],
@@ -80,3 +89,11 @@ def ensure_search_parameters(repo: Repository) -> None:
     for sp in PARAMETERS:
         repo.create(ctx, sp, rtype="SearchParameter", if_none_exist=f"url={sp['url']}")
     custom.refresh(force=True)
+
+
+def referenced(repo: Repository, sha256: str) -> bool:
+    """Whether a Binary (current version) points at this blob."""
+    found = repo.search(
+        Context.system(), "Binary", [("blob", sha256), ("_summary", "count")], base=""
+    )
+    return bool(found.get("total"))
