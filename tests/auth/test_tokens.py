@@ -149,7 +149,7 @@ def test_client_credentials_cli_and_bad_tokens(db_url, auth_repo, secure_live_se
 
 
 def test_discovery_documents(secure_live_server) -> None:
-    base = secure_live_server()
+    base = secure_live_server(HYGIE_CORS_ORIGINS="http://app.example")
     iss = _issuer(base)
     smart = httpx.get(f"{base}/.well-known/smart-configuration")
     assert smart.status_code == 200
@@ -171,6 +171,38 @@ def test_discovery_documents(secure_live_server) -> None:
     # the CapabilityStatement stays public; data does not
     assert httpx.get(f"{base}/metadata").status_code == 200
     assert httpx.get(f"{base}/Patient").status_code == 401
+
+    # CORS for browser SMART apps of the configured origins: the API and the token endpoint,
+    # never the login pages; other origins get no CORS headers
+    app_origin = {"Origin": "http://app.example"}
+    pre = httpx.request(
+        "OPTIONS",
+        f"{base}/Patient",
+        headers={
+            **app_origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert pre.status_code == 204
+    assert pre.headers["access-control-allow-origin"] == "http://app.example"
+    assert "authorization" in pre.headers["access-control-allow-headers"]
+    denied = httpx.get(f"{base}/Patient", headers=app_origin)
+    assert (
+        denied.status_code == 401
+        and denied.headers["access-control-allow-origin"] == "http://app.example"
+    )
+    assert "www-authenticate" in denied.headers["access-control-expose-headers"]
+    tok_pre = httpx.request(
+        "OPTIONS",
+        f"{iss}/auth/token",
+        headers={**app_origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert tok_pre.status_code == 204
+    evil = {"Origin": "http://evil.example"}
+    assert "access-control-allow-origin" not in httpx.get(f"{base}/metadata", headers=evil).headers
+    login = httpx.get(f"{iss}/auth/authorize", headers=app_origin)
+    assert "access-control-allow-origin" not in login.headers
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

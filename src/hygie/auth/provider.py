@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from hygie.auth import client_assertion, events, keys, tokens
+from hygie.auth.cors import Cors
 from hygie.auth.login import LoginFlow
 from hygie.auth.ratelimit import RateLimiter
 from hygie.auth.settings import AuthSettings
@@ -61,6 +62,7 @@ class AuthLayer:
         self.token_limiter = RateLimiter(*settings.token_rate)
         self.login = LoginFlow(self)
         self.token = TokenEndpoint(self)
+        self.cors = Cors(settings.cors_origins)
 
     # -- URLs --------------------------------------------------------------------------------
     def issuer(self, req: Request) -> str:
@@ -86,6 +88,14 @@ class AuthLayer:
     @staticmethod
     def owns(path: str) -> bool:
         return path.startswith(("/auth/", "/.well-known/"))
+
+    def preflight(self, req: Request, fhir: bool) -> Response | None:
+        """A CORS preflight (OPTIONS) from an allowed origin: answered before anything else."""
+        return self.cors.preflight(req, fhir)
+
+    def decorate(self, req: Request, resp: Response, fhir: bool) -> None:
+        """CORS headers on a response to an allowed origin."""
+        self.cors.decorate(req, resp, fhir)
 
     def public(self, req: Request) -> Response | None:
         seg = req.segments

@@ -49,6 +49,7 @@ class AuthSettings:
     cache_size: int = 10_000  # verified access tokens kept in memory
     revocation_refresh: float = 1.0  # seconds between reloads of the revocation list
     federation: Federation | None = None
+    cors_origins: str | None = None  # comma-separated origins of browser SMART apps, or "*"
 
     @classmethod
     def from_env(cls) -> AuthSettings:
@@ -71,4 +72,5 @@ class AuthSettings:
             login_rate=_pair("HYGIE_LOGIN_RATE", (20, 60)),
             token_rate=_pair("HYGIE_TOKEN_RATE", (60, 60)),
             federation=fed,
+            cors_origins=os.environ.get("HYGIE_CORS_ORIGINS") or None,
         )

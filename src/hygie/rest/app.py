@@ -63,7 +63,9 @@ class Router:
         # handling of some interactions of a type (services/records serves Binary content)
         self.type_routes: dict[str, Any] = {}
 
-    def route(self, req: Request, ctx: Context | None = None) -> tuple[Callable[[], Response], bool]:
+    def route(
+        self, req: Request, ctx: Context | None = None
+    ) -> tuple[Callable[[], Response], bool]:
         """The handler to run, and how: False (on the thread pool), QUICK (a bounded
         primary-key read that may run on the event loop when the database is embedded) or an
         async callable (the same read through an asynchronous driver); raises 404/405."""
@@ -190,6 +192,8 @@ class FhirApp:
     # -- the server-independent part ----------------------------------------------------------
     async def respond(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
         """The Response to one FHIR request; every failure becomes an OperationOutcome."""
+        if self.auth is not None and (pre := self.auth.preflight(req, True)) is not None:
+            return pre  # a CORS preflight of a browser SMART app (auth/cors.py)
         try:
             resp = await self._handle(req, read_body)
         except FhirError as exc:
@@ -202,6 +206,8 @@ class FhirApp:
         if req.method == "HEAD" or resp.status in (204, 304):
             resp.body = b""
             resp.stream = None
+        if self.auth is not None:
+            self.auth.decorate(req, resp, True)
         return resp
 
     async def _handle(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
@@ -317,16 +323,20 @@ class FhirApp:
 
     async def _site(self, req: Request, read_body: Callable[[], Awaitable[bytes]]) -> Response:
         """A non-FHIR path of the authentication layer (login pages, OAuth endpoints)."""
+        if (pre := self.auth.preflight(req, False)) is not None:
+            return pre
         try:
             if req.method not in _BODYLESS:
                 req.body = await read_body()
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, self.auth.site, req)
+            resp = await loop.run_in_executor(self.executor, self.auth.site, req)
         except FhirError as exc:
-            return outcome_response(exc)
+            resp = outcome_response(exc)
         except Exception:  # never leak a stack trace to the client
             log.exception("internal error on %s %s", req.method, "/".join(req.segments))
-            return outcome_response(FhirError(500, "Internal server error", "exception"))
+            resp = outcome_response(FhirError(500, "Internal server error", "exception"))
+        self.auth.decorate(req, resp, False)
+        return resp
 
     def __rsgi_init__(self, loop: Any) -> None:
         pass
