@@ -218,9 +218,13 @@ def _one(url: str, name: str, quick: bool, workers: int) -> dict[str, Any]:
         base = f"{srv.base}/fhir"
         maker = BundleMaker(patients[0])
         _publish_load(base, headers, maker, 2 if quick else 5, 8)  # warm-up
-        cpu0 = cpu_seconds(srv.pids())
+        cpu0, client0 = cpu_seconds(srv.pids()), time.process_time()
         pub = _publish_load(base, headers, maker, 5 if quick else 30, 8)
         pub["server_cpu_s"] = round(cpu_seconds(srv.pids()) - cpu0, 1)
+        pub["client_cpu_s"] = round(time.process_time() - client0, 1)
+        n = max(1, pub["publications"])
+        pub["server_cpu_ms_per_publication"] = round(1000 * pub["server_cpu_s"] / n, 2)
+        pub["load_average_1m"] = os.getloadavg()[0]
         find = _find_p99(base, headers, patients[1], 200 if quick else 1000, 100 if quick else 600)
     return {
         "database": name,
@@ -254,8 +258,8 @@ def markdown(result: dict[str, Any]) -> str:
         " patient's documents (patient + status, + type, class + date)."
         + (" Quick run (short, small)." if result.get("quick") else ""),
         "",
-        "| database | server workers | ITI-65 publications/s | ITI-65 p50 / p99 ms | errors | ITI-67 documents | ITI-67 p50 / p99 ms |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| database | server workers | ITI-65 publications/s | ITI-65 p50 / p99 ms | server CPU ms / publication | errors | ITI-67 documents | ITI-67 p50 / p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in ("sqlite", "postgres"):
         r = result.get(key)
@@ -263,7 +267,8 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         p, f = r["iti65"], r["iti67"]
         lines.append(
-            f"| {key} | {r['workers']} | {p['per_second']} | {p['p50_ms']} / {p['p99_ms']} | {p['errors']}"
+            f"| {key} | {r['workers']} | {p['per_second']} | {p['p50_ms']} / {p['p99_ms']}"
+            f" | {p.get('server_cpu_ms_per_publication')} | {p['errors']}"
             f" | {f['documents']} | {f['p50_ms']} / {f['p99_ms']} |"
         )
     pg = (result.get("postgres") or {}).get("iti65", {}).get("per_second")
