@@ -95,6 +95,7 @@ def run(
     patients: int = 500,
     tx_entries: int = 100,
     import_batch: int = 200,
+    documents: bool = True,
     ceiling: bool = True,
     out_dir: Path | None = None,
     label: str | None = None,
@@ -136,7 +137,7 @@ def run(
         result["server"] = software(client)
         log(f"{result['label']}: {result['server']['name']} {result['server']['version']}")
         log(f"seeding {patients} patient records through the API")
-        records, result["seed"] = seed(client, patients, log=log)
+        records, result["seed"] = seed(client, patients, documents=documents, log=log)
         log(
             f"seeded {result['seed']['resources']} resources in {result['seed']['seconds']} s "
             f"({result['seed']['method']})"

@@ -55,6 +55,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="token endpoint (default: from /.well-known/smart-configuration, else /auth/token)",
     )
     ap.add_argument("--scope", help="scope asked with the client-credentials grant")
+    ap.add_argument(
+        "--no-documents",
+        action="store_true",
+        help="no DocumentReference in the data (servers with rules on documents)",
+    )
     ap.add_argument("--no-ceiling", action="store_true", help="skip the harness ceiling run")
     ap.add_argument("--label", help="name of the target in the report")
     ap.add_argument("--out", type=Path, default=Path("bench/out/load"), help="output directory")
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         patients=args.patients,
         tx_entries=args.tx_entries,
         import_batch=args.import_batch,
+        documents=not args.no_documents,
         ceiling=not args.no_ceiling,
         out_dir=args.out,
         label=args.label,

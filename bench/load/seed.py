@@ -145,12 +145,13 @@ def seed(
     per_bundle: int = 10,
     workers: int = 4,
     seed_no: int = 1,
+    documents: bool = True,
     log=print,
 ) -> tuple[list[Record], dict[str, Any]]:
     """Create `patients` records; returns them and figures on how the load went."""
     starts = list(range(0, patients, per_bundle))
     chunks = [(n0, min(per_bundle, patients - n0)) for n0 in starts]
-    method, docs = "transaction", True
+    method, docs = "transaction", documents
     t0 = time.perf_counter()
     notes = []
     records: list[Record] | None = None

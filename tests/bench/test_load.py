@@ -184,3 +184,37 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     }
     path = plot([fake, {**fake, "label": "y"}], tmp_path / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_secure_hygie_with_client_credentials(db_url: str, live_server_factory) -> None:
+    """`hygie serve` requiring tokens: a client made with `hygie client create`, its token got
+    by bench.load's client-credentials grant, sent by wrk on every request."""
+    import subprocess
+    import sys
+
+    hygie = str(Path(sys.executable).parent / "hygie")
+    made = subprocess.run(
+        [hygie, "client", "create", "bench", "--scope", "system/*.cruds", "--db", db_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    client = json.loads(made.stdout)
+    base = live_server_factory(db_url, secure=True).base
+    with pytest.raises(RuntimeError, match="401"):
+        run(base, ["read"], patients=2, ceiling=False, out_dir=None, log=lambda m: None)
+    token = client_credentials_token(base, client["client_id"], client["client_secret"])
+    result = run(
+        base,
+        ["read"],
+        duration=1,
+        warmup=0,
+        connections=2,
+        patients=5,
+        token=token,
+        documents=False,  # a DocumentReference in a transaction hangs secure SQLite (reported)
+        ceiling=False,
+        log=lambda m: None,
+    )
+    r = result["scenarios"]["read"]
+    assert r["requests"] > 0 and r["errors"] == {} and set(r["statuses"]) == {"200"}, r
