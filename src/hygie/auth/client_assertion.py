@@ -58,6 +58,7 @@ def verify(backend: Backend, assertion: str, token_endpoint: str) -> Client | No
 def _first_use(backend: Backend, client_id: str, jti: str, exp: int) -> bool:
     key = f"assertion:{client_id}:{jti}"
     with backend.write() as cur:
+        cur.execute("DELETE FROM auth_revoked WHERE expires < ?", (int(time.time()) - 60,))
         if cur.fetchone("SELECT 1 FROM auth_revoked WHERE jti = ?", (key,)) is not None:
             return False
         cur.execute(

@@ -409,6 +409,7 @@ class LoginFlow:
             sid = secrets.token_urlsafe(32)
             now = int(time.time())
             with self.backend.write() as cur:
+                cur.execute("DELETE FROM auth_sessions WHERE expires < ?", (now,))
                 cur.execute(
                     "INSERT INTO auth_sessions (id_hash, account, amr, acr, csrf, auth_time, expires)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

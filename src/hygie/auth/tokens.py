@@ -135,6 +135,7 @@ def new_code(
 ) -> str:
     code = secrets.token_urlsafe(32)
     with backend.write() as cur:
+        cur.execute("DELETE FROM auth_codes WHERE expires < ?", (int(time.time()) - 60,))
         cur.execute(
             "INSERT INTO auth_codes (code_hash, client_id, account, redirect_uri, scope, challenge,"
             " nonce, patient, amr, acr, auth_time, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -180,6 +181,7 @@ def new_refresh(backend: Backend, grant: Grant, ttl: int, family: str | None = N
     assert grant.account is not None
     token = secrets.token_urlsafe(32)
     with backend.write() as cur:
+        cur.execute("DELETE FROM auth_refresh WHERE expires < ?", (int(time.time()) - 60,))
         _insert_refresh(cur, token, family or secrets.token_hex(8), grant, ttl)
     return token
 
@@ -252,6 +254,7 @@ def revoke_refresh(backend: Backend, token: str, client_id: str) -> bool:
 # -- revoked access tokens -----------------------------------------------------------------------
 def revoke_jti(backend: Backend, jti: str, expires: int) -> None:
     with backend.write() as cur:
+        cur.execute("DELETE FROM auth_revoked WHERE expires < ?", (int(time.time()) - 60,))
         cur.execute(
             "INSERT INTO auth_revoked (jti, expires, revoked_at) VALUES (?, ?, ?)"
             " ON CONFLICT (jti) DO NOTHING",
