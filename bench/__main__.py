@@ -540,12 +540,21 @@ def _pg_version(url: str) -> str:
 
 
 def _save(results: dict[str, Any]) -> Path:
-    path = OUT / "results.json"
+    """bench/out/results.json (what `python -m bench.report` renders) for full runs only;
+    --quick and --only runs go to results-quick.json / results-only-NAME.json."""
+    a = results["args"]
+    name = (
+        f"results-only-{a['only']}.json"
+        if a.get("only")
+        else "results-quick.json"
+        if a.get("quick")
+        else "results.json"
+    )
+    path = OUT / name
     blob = json.dumps(results, indent=1, default=str)
     path.write_text(blob)
-    (OUT / f"results-{results['started'][:16].replace(' ', 'T').replace(':', '')}.json").write_text(
-        blob
-    )
+    stamp = results["started"][:16].replace(" ", "T").replace(":", "")
+    (OUT / f"{path.stem}-{stamp}.json").write_text(blob)
     return path
 
 
