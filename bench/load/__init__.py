@@ -26,9 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.load import plans, runner
 from bench.load.client import FhirClient
@@ -108,12 +110,13 @@ def run(
     unknown = [s for s in scenarios if s not in plans.SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {', '.join(plans.SCENARIOS)}")
-    out_dir = Path(out_dir or "bench/out/load")
-    plan_dir = out_dir / "plans"
+    # wrk reads the plans from files: under out_dir, else in a temporary directory
+    plan_dir = Path(out_dir) / "plans" if out_dir else Path(tempfile.mkdtemp(prefix="bench-load-"))
     client = FhirClient(url, token, verify=verify)
+    shown = _without_userinfo(url)
     result: dict[str, Any] = {
-        "target": url,
-        "label": label or url,
+        "target": shown,
+        "label": label or shown,
         "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "options": {
             "duration_s": duration,
@@ -207,8 +210,13 @@ def run(
         client.close()
     result["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if out_dir:
-        save(result, out_dir)
+        save(result, Path(out_dir))
     return result
+
+
+def _without_userinfo(url: str) -> str:
+    u = urlsplit(url)
+    return u._replace(netloc=u.netloc.rsplit("@", 1)[-1]).geturl()
 
 
 def measure_ceilings(
