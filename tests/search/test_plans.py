@@ -9,7 +9,7 @@ import pytest
 
 from hygie.search import index_ddl, param_key, parse
 from hygie.search.paging import Cursor
-from hygie.search.sorting import _driver, chunk_select, driven_select
+from hygie.search.sorting import _driver, _rid_ordered, chunk_select, driven_select, window_select
 from hygie.search.sql import page_select
 
 CORE = """CREATE TABLE resources (rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
@@ -85,6 +85,30 @@ def test_sorted_pages_are_driven_by_the_sort_index(conn, rtype, query, index, cu
     plan = _sqlite_plan(conn, *_driven_sql(rtype, query, "sqlite", cursor))
     assert not [line for line in plan if line.startswith("SCAN")], plan
     assert index in plan[0] and plan[0].startswith("SEARCH s"), plan
+
+
+@pytest.mark.parametrize("back", [False, True])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "code=8867-4",  # no system: a seek by code would read every Observation with it
+        "code=http://loinc.org|8867-4",
+        "date=ge2024",
+        "status=final&subject=Patient/1",
+        "value-quantity=gt5",
+        "code:not=x",
+    ],
+)
+def test_unsorted_broad_searches_probe_each_row_by_rid_on_sqlite(conn, query, back):
+    """Without `_sort`, a broad filter is checked on a window of rids, each condition by the
+    row's own (rid, param) index entries (never a value-index range per row)."""
+    q = _query("Observation", query)
+    assert _rid_ordered(q, None)
+    plan = _sqlite_plan(conn, *window_select(q, 1000, 744 if back else 1256, 21))
+    assert plan[0] == "SEARCH r USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", plan
+    probes = [line for line in plan if line.startswith("SEARCH idx_")]
+    assert probes and all("_rid (rid=? AND param=?)" in line for line in probes), plan
+    assert not [line for line in plan if line.startswith("SCAN")], plan
 
 
 @pytest.fixture(scope="module")

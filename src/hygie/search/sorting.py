@@ -21,8 +21,9 @@ from typing import Any
 
 from hygie.search.paging import Cursor
 from hygie.search.predicates import SQL, TABLES, fenced
-from hygie.search.query import SearchQuery
+from hygie.search.query import Leaf, SearchQuery
 from hygie.search.registry import params_for
+from hygie.search.schema import INDEX_TABLES
 from hygie.search.sql import (
     SortKey,
     missing_value,
@@ -79,7 +80,44 @@ _FIRST_WINDOW, _MAX_WINDOW = 256, 2048  # rids read in rid order before the filt
 
 
 def _rid_ordered(q: SearchQuery, compartment: Compartment) -> bool:
-    return not q.sort and bool(q.conditions) and compartment is None and len(q.types) == 1
+    """Plain parameter tests only: a chain or `_has` keeps its own plan (its inner search is
+    not a per-row probe)."""
+    return (
+        not q.sort
+        and bool(q.conditions)
+        and all(isinstance(n, Leaf) for n in q.conditions)
+        and not any(n.code == "_id" for n in q.conditions)  # the (rtype, id) index answers
+        and compartment is None
+        and len(q.types) == 1
+    )
+
+
+def _sqlite_probes(sql: str) -> str:
+    """The fenced probes of `predicates` for SQLite: without statistics SQLite would seek a
+    probe through the value index (a prefix range, a code without system) and read every
+    value per row; `INDEXED BY <table>_rid` reads only the row's own (rid, param) entries."""
+    sql = sql.replace(" OFFSET 0)", ")")
+    for table in INDEX_TABLES:
+        sql = sql.replace(
+            f"(SELECT 1 FROM {table} WHERE rid = r.rid",
+            f"(SELECT 1 FROM {table} INDEXED BY {table}_rid WHERE rid = r.rid",
+        )
+    return sql
+
+
+def window_select(q: SearchQuery, edge: int, end: int, limit: int) -> SQL:
+    """SQLite: the matches with a rid between `edge` (excluded) and `end` (included; `end` <
+    `edge` reads backwards), in that order, each condition probed by the row's rid."""
+    back = end < edge
+    if back:
+        extra: SQL = ("r.rid >= ? AND r.rid < ?", [end, edge])
+    else:
+        extra = ("r.rid > ? AND r.rid <= ?", [edge, end])
+    with fenced():
+        sql, args = page_select(
+            q, None, "sqlite", None, limit, extra=extra, back=back, type_index=False
+        )
+    return _sqlite_probes(sql), args
 
 
 def _rid_windows(cur: DbCursor, q: SearchQuery, cursor: Cursor | None, limit: int) -> list[Row]:
@@ -97,17 +135,8 @@ def _rid_windows(cur: DbCursor, q: SearchQuery, cursor: Cursor | None, limit: in
     rows: list[Row] = []
     window = _FIRST_WINDOW
     while window and len(rows) < limit and (edge > 1 if back else edge < top):
-        if back:
-            lo, edge_next = max(0, edge - window), max(0, edge - window)
-            extra = ("r.rid >= ? AND r.rid < ?", [lo, edge])
-        else:
-            edge_next = edge + window
-            extra = ("r.rid > ? AND r.rid <= ?", [edge, edge_next])
-        with fenced():
-            sql, args = page_select(
-                q, None, "sqlite", None, limit - len(rows), extra=extra, back=back, type_index=False
-            )
-        got = cur.fetchall(sql.replace(" OFFSET 0)", " LIMIT 1)"), args)  # SQLite's fence
+        edge_next = max(0, edge - window) if back else edge + window
+        got = cur.fetchall(*window_select(q, edge, edge_next, limit - len(rows)))
         rows += got
         edge = edge_next
         # the second window only if the density seen says it is small
