@@ -120,6 +120,9 @@ def test_client_credentials_cli_and_bad_tokens(db_url, auth_repo, secure_live_se
     _assert_401(
         httpx.get(url, headers={"Authorization": f"Bearer {forged(iss='http://other.example')}"})
     )
+    # a token cannot claim the server's own power
+    system_kind = forged(hygie={"kind": "system"})
+    _assert_401(httpx.get(url, headers={"Authorization": f"Bearer {system_kind}"}))
     # signed by a key that is not ours, even under our key id
     kid = jwt.decode(tok, keys._keys).header["kid"]
     foreign = ECKey.generate_key("P-256", parameters={"kid": kid})

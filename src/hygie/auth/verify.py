@@ -2,7 +2,7 @@
 
 Checks: the JWS signature (one of our keys, ES256 only), `exp` and `nbf` (30 s leeway for
 clock skew), `iss` (this provider), `aud` (this FHIR base URL), and revocation. A verified
-token is cached (the whole token as the key) until it expires (bounded, least recently used first out), so
+token is cached (the whole token as the key) until it expires (bounded: the oldest entries go first), so
 a read-by-id pays one dictionary look-up, not an ECDSA verification. Revocations made in this
 process apply at once; those made by another worker within `revocation_refresh` seconds (the
 revocation list is reloaded that often, one small query).
@@ -21,9 +21,17 @@ from hygie.auth.keys import KeyRing
 from hygie.auth.settings import AuthSettings
 from hygie.fhir.outcome import FhirError
 from hygie.store.base import Backend
-from hygie.store.context import AUTH_NONE, CLIENT, Context
+from hygie.store.context import (
+    AUTH_NONE,
+    CLIENT,
+    PATIENT,
+    PRACTITIONER,
+    REPRESENTATIVE,
+    Context,
+)
 
 LEEWAY = 30
+TOKEN_KINDS = frozenset({CLIENT, PRACTITIONER, PATIENT, REPRESENTATIVE})
 
 
 def unauthorized(description: str, *, error: bool = True) -> FhirError:
@@ -100,6 +108,9 @@ class TokenVerifier:
             raise unauthorized("The access token is not for this server (audience)")
         if claims["jti"] in self._revoked:
             raise unauthorized("The access token has been revoked")
+        kind = (claims.get("hygie") or {}).get("kind", CLIENT)
+        if kind not in TOKEN_KINDS:  # never the server's own power ("system") from a token
+            raise unauthorized("The access token names no valid kind of caller")
         claims["aud"] = audience
         return claims
 
