@@ -209,4 +209,13 @@ def test_patient_and_representative_launch(auth_repo, secure_live_server) -> Non
         tok["access_token"], KeySet.import_key_set(httpx.get(f"{iss}/auth/jwks").json())
     ).claims
     assert set(claims["hygie"]["represented"]) == set(kids)
+    # single sign-on: no password again, but the choice of patient again
+    r, verifier, state = b.start(app, APP_REDIRECT, "launch/patient patient/*.rs", base)
+    assert r.status_code == 200 and "Pour quel patient" in r.text
+    chosen = b.http.post(
+        f"{iss}/auth/patient",
+        data={"rid": hidden(r.text, "rid"), "csrf": hidden(r.text, "csrf"), "patient": kids[0]},
+    )
+    auth = Browser.finish(chosen, APP_REDIRECT, verifier, state)
+    assert exchange(iss, app, APP_REDIRECT, auth).json()["patient"] == kids[0].split("/")[1]
     b.close()

@@ -115,17 +115,19 @@ class LoginFlow:
         }
         # single sign-on: an existing provider session skips the login pages
         session = self.session(req)
-        if session is not None and p.get("prompt") != "login":
-            account = accounts.by_id(self.backend, session["account"])
-            if account is not None and not account.disabled:
-                rid = self._new_request(req, params)[0]
-                return self.complete(
-                    req, rid, account, session["amr"], session["acr"], new_session=False
-                )
         rid, csrf, binding = self._new_request(req, params)
         cookie = set_cookie(
             LOGIN_COOKIE, binding, secure=self.layer.secure_cookies(req), max_age=REQUEST_TTL
         )
+        if session is not None and p.get("prompt") != "login":
+            account = accounts.by_id(self.backend, session["account"])
+            if account is not None and not account.disabled:
+                resp = self.complete(
+                    req, rid, account, session["amr"], session["acr"], new_session=False
+                )
+                # the binding cookie too: a representative may still have a patient to choose
+                resp.cookies = [*(resp.cookies or []), cookie]
+                return resp
         return self.login_page(rid, csrf, client.name, cookies=[cookie])
 
     def login_page(
