@@ -49,7 +49,8 @@ class Account:
 
     @property
     def requires_second_factor(self) -> bool:
-        """Professionals always log in with two factors; others when they enrolled one."""
+        """Professionals always log in with two factors; others when they enrolled TOTP (or
+        a security key: the login checks `webauthn_credentials` too)."""
         return self.kind == PRACTITIONER or self.totp_secret is not None
 
 

@@ -249,7 +249,9 @@ class LoginFlow:
             return self.login_page(
                 pend["id"], pend["csrf"], client_name, 401, username=username, error=BAD_LOGIN
             )
-        if account.requires_second_factor:
+        if account.requires_second_factor or accounts.webauthn_credentials(
+            self.backend, account.id
+        ):
             self._update_request(pend["id"], account=account.id, stage="mfa")
             return self.second_factor_page(pend["id"], pend["csrf"], account)
         accounts.record_success(self.backend, account.id)
