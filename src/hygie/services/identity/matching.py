@@ -1,8 +1,9 @@
 """`Patient/$match` (FHIR R4 patient-operation-match): candidates, scores and match grades.
 
 Candidates come from the repository's search, by blocks that are cheap through its indexes:
-each identifier of the input, the birth date (and its day/month inversion), and the birth name
-with the first first-name (catching a wrong birth date). Each candidate is then compared trait
+each identifier of the input, the birth date (and its day/month inversion), and, only when
+those found no certain or probable match, the birth name with the first first-name (catching a
+wrong birth date; its cost grows with the population). Each candidate is then compared trait
 by trait (`compare`). Grades (extension `match-grade`):
 - certain: the same INS (or the same identifier of another domain) and agreeing traits;
 - probable: score >= 0.85; possible: score >= 0.65; lower scores are not returned;
@@ -86,17 +87,59 @@ def blocks(patient: dict[str, Any], traits: Traits) -> list[list[tuple[str, str]
     return queries
 
 
+def _search_block(
+    repo: Repository,
+    ctx: Context,
+    params: list[tuple[str, str]],
+    found: dict[str, dict[str, Any]],
+    *,
+    base: str,
+) -> list[dict[str, Any]]:
+    """Add the block's live candidates to `found`; return the new ones."""
+    new = []
+    bundle = repo.search(ctx, "Patient", [*params, ("_count", str(PER_BLOCK))], base=base)
+    for entry in bundle.get("entry") or []:
+        res = entry["resource"]
+        if res["id"] in found:
+            continue
+        if not any(link.get("type") == "replaced-by" for link in res.get("link") or []):
+            found[res["id"]] = res
+            new.append(res)
+    return new
+
+
 def candidates(
     repo: Repository, ctx: Context, patient: dict[str, Any], traits: Traits, *, base: str
 ) -> dict[str, dict[str, Any]]:
+    """Every block's candidates (the name block included)."""
     found: dict[str, dict[str, Any]] = {}
     for params in blocks(patient, traits):
-        bundle = repo.search(ctx, "Patient", [*params, ("_count", str(PER_BLOCK))], base=base)
-        for entry in bundle.get("entry") or []:
-            res = entry["resource"]
-            if not any(link.get("type") == "replaced-by" for link in res.get("link") or []):
-                found.setdefault(res["id"], res)
+        _search_block(repo, ctx, params, found, base=base)
     return found
+
+
+def _graded_candidates(
+    repo: Repository, ctx: Context, patient: dict[str, Any], traits: Traits, *, base: str
+) -> list[Graded]:
+    """The identifier and birth-date blocks first (each reads a few index entries); the name
+    block (birth-name prefix AND first-name prefix, whose index lists grow with the population:
+    ~13,000 + ~20,000 entries at 1 M synthetic patients) only when they found no certain or
+    probable match, i.e. when the birth date itself may be wrong. Without a usable birth date
+    every candidate's score is at most 0.7, so a homonym born another day is then at most
+    `possible`; it is not listed beside a probable match."""
+    found: dict[str, dict[str, Any]] = {}
+    graded: list[Graded] = []
+    all_blocks = blocks(patient, traits)
+    name_blocks = [b for b in all_blocks if b[0][0] == "family"]
+    for params in all_blocks:
+        if params not in name_blocks:
+            graded += [grade(patient, traits, c) for c in _search_block(
+                repo, ctx, params, found, base=base)]  # fmt: skip
+    if not any(g.grade in (CERTAIN, PROBABLE) for g in graded):
+        for params in name_blocks:
+            graded += [grade(patient, traits, c) for c in _search_block(
+                repo, ctx, params, found, base=base)]  # fmt: skip
+    return graded
 
 
 def _identifiers(patient: dict[str, Any]) -> dict[str, str]:
@@ -138,10 +181,7 @@ def match(
     only_certain: bool = False,
 ) -> dict[str, Any]:
     traits = from_patient(patient)
-    graded = [
-        grade(patient, traits, c)
-        for c in candidates(repo, ctx, patient, traits, base=base).values()
-    ]
+    graded = _graded_candidates(repo, ctx, patient, traits, base=base)
     kept = [
         g for g in graded if g.grade != CERTAINLY_NOT and (not only_certain or g.grade == CERTAIN)
     ]
