@@ -120,6 +120,16 @@ def window_select(q: SearchQuery, edge: int, end: int, limit: int) -> SQL:
     return _sqlite_probes(sql), args
 
 
+def _sample(cur: DbCursor, q: SearchQuery, lo: int, hi: int) -> bool:
+    """Whether rids lo < rid <= hi are a sample of the searched type's density: at least
+    1/16 of them of that type (the directory loaded before the patients is not)."""
+    row = cur.fetchone(
+        "SELECT COUNT(*) FROM resources WHERE rid > ? AND rid <= ? AND +rtype = ?",
+        [lo, hi, q.types[0]],
+    )
+    return bool(row) and int(row[0]) * 16 >= hi - lo
+
+
 def _rid_windows(cur: DbCursor, q: SearchQuery, cursor: Cursor | None, limit: int) -> list[Row]:
     """SQLite, no `_sort` (rid order): a filter matching many resources is cheapest checked
     row by row in rid order from the cursor, each condition a correlated probe of its index;
@@ -133,12 +143,16 @@ def _rid_windows(cur: DbCursor, q: SearchQuery, cursor: Cursor | None, limit: in
     row = cur.fetchone("SELECT COALESCE(MAX(rid), 0) FROM resources")
     top = int(row[0]) if row else 0
     rows: list[Row] = []
-    window = _FIRST_WINDOW
+    window, slides = _FIRST_WINDOW, 0
     while window and len(rows) < limit and (edge > 1 if back else edge < top):
         edge_next = max(0, edge - window) if back else edge + window
         got = cur.fetchall(*window_select(q, edge, edge_next, limit - len(rows)))
         rows += got
+        lo, hi = (edge_next - 1, edge - 1) if back else (edge, edge_next)
         edge = edge_next
+        if slides < 8 and window == _FIRST_WINDOW and not _sample(cur, q, lo, hi):
+            slides += 1  # hardly any resource of the type there: not a density sample
+            continue
         # the second window only if the density seen says it is small
         needed = (limit - len(rows)) * window * 3 // (2 * len(got)) if got else _MAX_WINDOW + 1
         window = needed if window == _FIRST_WINDOW and 0 < needed <= _MAX_WINDOW else 0
