@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from hygie.audit.recorder import AuditRecorder
     from hygie.store import Repository
 
-log = logging.getLogger("hygie.audit")
+_log = logging.getLogger("hygie.audit")
 
 
 def install(repo: Repository, *, seal_every: float | None = 1.0) -> AuditRecorder:
@@ -23,7 +23,23 @@ def install(repo: Repository, *, seal_every: float | None = 1.0) -> AuditRecorde
     _listen_to_logins(recorder)
     if seal_every:
         _start_sealer(recorder, seal_every)
+    _close_with(repo, recorder)
     return recorder
+
+
+def _close_with(repo: Repository, recorder: AuditRecorder) -> None:
+    """Closing the database first stops the sealer and drains the flushers."""
+    backend = repo.backend
+    close_backend = backend.close
+
+    def close() -> None:
+        stop = getattr(recorder, "stop_sealer", None)
+        if stop is not None:
+            stop()
+        recorder.close()
+        close_backend()
+
+    backend.close = close  # type: ignore[method-assign]
 
 
 def _listen_to_logins(recorder: AuditRecorder) -> None:
@@ -48,7 +64,7 @@ def _start_sealer(recorder: AuditRecorder, every: float) -> None:
             try:
                 seal(recorder.backend)
             except Exception:  # the next round retries; records are safe meanwhile
-                log.exception("audit sealing failed")
+                _log.exception("audit sealing failed")
 
     threading.Thread(target=run, name="hygie-audit-sealer", daemon=True).start()
     recorder.stop_sealer = stop.set  # type: ignore[attr-defined]
