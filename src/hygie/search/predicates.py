@@ -97,8 +97,12 @@ def _missing(a: str, leaf: Leaf, missing: bool) -> SQL:
     if leaf.code == "_lastUpdated":
         return f"{a}.last_updated IS {'' if missing else 'NOT '}NULL", []
     ksql, kargs = _keys(leaf)
-    op = "NOT IN" if missing else "IN"
-    return f"{a}.rid {op} (SELECT rid FROM {TABLES[leaf.type]} WHERE {ksql})", kargs
+    if missing:
+        # an anti-join probe per row: PostgreSQL cannot hash `NOT IN (SELECT …)` once the
+        # list outgrows work_mem and then rescans it per row (minutes at 1 M resources)
+        table = TABLES[leaf.type]
+        return f"NOT EXISTS (SELECT 1 FROM {table} WHERE rid = {a}.rid AND {ksql})", kargs
+    return f"{a}.rid IN (SELECT rid FROM {TABLES[leaf.type]} WHERE {ksql})", kargs
 
 
 def _string(v: str, modifier: str | None) -> SQL:

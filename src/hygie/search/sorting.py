@@ -203,8 +203,9 @@ def _missing(
     back: bool,
     limit: int,
 ) -> list[Row]:
-    extra = (
-        f"r.rid NOT IN (SELECT rid FROM {drv.table} WHERE param = ? AND {drv.column} IS NOT NULL)",
+    extra = (  # NOT EXISTS: PostgreSQL rescans an unhashable NOT IN list per row
+        f"NOT EXISTS (SELECT 1 FROM {drv.table} x WHERE x.rid = r.rid AND x.param = ?"
+        f" AND x.{drv.column} IS NOT NULL)",
         [drv.key],
     )
     sql, args = page_select(q, compartment, cur.dialect, cursor, limit, extra=extra, back=back)
