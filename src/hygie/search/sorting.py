@@ -203,8 +203,11 @@ def _missing(
     back: bool,
     limit: int,
 ) -> list[Row]:
-    extra = (  # NOT EXISTS: PostgreSQL rescans an unhashable NOT IN list per row
-        f"NOT EXISTS (SELECT 1 FROM {drv.table} x WHERE x.rid = r.rid AND x.param = ?"
+    # NOT EXISTS: PostgreSQL rescans an unhashable NOT IN list per row; SQLite must probe by
+    # (rid, param), not range over the value index per row
+    indexed = f" INDEXED BY {drv.table}_rid" if cur.dialect == "sqlite" else ""
+    extra = (
+        f"NOT EXISTS (SELECT 1 FROM {drv.table} x{indexed} WHERE x.rid = r.rid AND x.param = ?"
         f" AND x.{drv.column} IS NOT NULL)",
         [drv.key],
     )
