@@ -81,7 +81,7 @@ def measure(patients: int, seed: int, workers: int, gz: bool) -> dict:
     }
 
 
-def markdown(runs: list[dict], machine: dict) -> str:
+def table(runs: list[dict], machine: dict) -> str:
     lines = [
         "## Synthetic population generator (`hygie generate`)",
         "",
@@ -118,25 +118,20 @@ def markdown(runs: list[dict], machine: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--gzip", action="store_true", help="also measure --gzip at N")
-    args = parser.parse_args()
+def collect(patients: int, seed: int = 2026, workers: int = 1, gz: bool = False) -> dict:
+    """Runs at N/10 and N (one worker), at N with one worker per CPU, and optionally gzipped."""
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sections").mkdir(exist_ok=True)
-    sizes = sorted({max(100, args.patients // 10), args.patients})
+    sizes = sorted({max(100, patients // 10), patients})
     runs = []
-    for patients in sizes:
-        runs.append(measure(patients, args.seed, args.workers, False))
+    for n in sizes:
+        runs.append(measure(n, seed, workers, False))
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "counts"}), flush=True)
-    if args.workers == 1 and (os.cpu_count() or 1) > 1:
-        runs.append(measure(args.patients, args.seed, os.cpu_count() or 1, False))
+    if workers == 1 and (os.cpu_count() or 1) > 1:
+        runs.append(measure(patients, seed, os.cpu_count() or 1, False))
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "counts"}), flush=True)
-    if args.gzip:
-        runs.append(measure(args.patients, args.seed, args.workers, True))
+    if gz:
+        runs.append(measure(patients, seed, workers, True))
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "counts"}), flush=True)
     machine = {
         "cpus": os.cpu_count(),
@@ -145,8 +140,30 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_average": os.getloadavg(),
     }
-    (OUT / "generate.json").write_text(json.dumps({"machine": machine, "runs": runs}, indent=2))
-    (OUT / "sections" / "generate.md").write_text(markdown(runs, machine))
+    result = {"machine": machine, "runs": runs}
+    (OUT / "generate.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run(quick: bool) -> dict:
+    """bench/suites.py protocol: 100,000 patients (2,000 when quick), plain and gzipped."""
+    return collect(2_000 if quick else 100_000, gz=True)
+
+
+def markdown(result: dict) -> str:
+    """bench/suites.py protocol: the section of docs/benchmarks.md (a `###` heading)."""
+    return "#" + table(result["runs"], result["machine"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--gzip", action="store_true", help="also measure --gzip at N")
+    args = parser.parse_args()
+    result = collect(args.patients, args.seed, args.workers, args.gzip)
+    (OUT / "sections" / "generate.md").write_text(table(result["runs"], result["machine"]))
     print(f"wrote {OUT / 'generate.json'} and {OUT / 'sections' / 'generate.md'}")
 
 

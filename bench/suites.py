@@ -16,6 +16,7 @@ from types import ModuleType
 SUITES: list[str] = [
     "bench.scale",  # search and $match at 10 k / 100 k / 1 M (H6); supersedes bench.search/identity
     "bench.policy_overhead",  # access policy + audit on vs off, read and search (H4)
+    "bench.generate_speed",  # hygie generate: resources/s and peak RSS at 10 k and 100 k patients (H1)
     "bench.mhd",  # shared record: ITI-65 publications/s, ITI-67 p99 at 1,000 documents (H5)
 ]
 
