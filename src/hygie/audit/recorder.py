@@ -1,6 +1,7 @@
 """The audit recorder: each access becomes an `audit_event` row.
 
-* A write's record is inserted with the write's own cursor: in its transaction.
+* A write's record is inserted with the write's own cursor: in its transaction; so is the
+  record of a read made inside a write transaction (a write hook resolving a reference).
 * A read's record is committed before the response: `record` (threads) and `arecord` (the
   event loop) wait for it. Concurrent records are committed together by one flusher thread
   (one transaction for all the records waiting at that moment, through the backend's write
@@ -46,6 +47,8 @@ class AuditRecorder:
     # -- the Recorder protocol ----------------------------------------------------------------
     def record(self, access: Access, cur: Cursor | None = None) -> None:
         row = self.row(access)
+        if cur is None:  # a read made inside a write (a write hook's): joins its transaction
+            cur = self.backend.current_write()
         if cur is not None:
             insert_rows(cur, [row])
             return

@@ -34,6 +34,10 @@ class GroupCommitWriter:
         self._thread = threading.Thread(target=self._run, name="hygie-sqlite-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def submit(self, job: Callable[[Any], Any]) -> Any:
         fut: Future = Future()
         self._queue.put((job, fut))

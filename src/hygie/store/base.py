@@ -75,6 +75,15 @@ class Backend(ABC):
         with self.write() as cur:
             return job(cur)
 
+    def current_write(self) -> Cursor | None:
+        """The cursor of the write transaction this thread is running, if any.
+
+        What is recorded during a write (an audit record of a read made by a write hook, say)
+        joins that transaction instead of waiting for another one: with SQLite's single writer,
+        waiting would deadlock.
+        """
+        return None
+
     @abstractmethod
     def create_schema(self, ddl: Sequence[str]) -> None: ...
 

@@ -196,6 +196,10 @@ class PostgresBackend(Backend):
         with self.pool.connection() as conn, self._writing(conn):
             yield PostgresCursor(conn, self.rids)
 
+    def current_write(self) -> Cursor | None:
+        conn = getattr(self._local, "conn", None)
+        return PostgresCursor(conn, self.rids) if conn is not None else None
+
     def run_write(self, job: Callable[[Cursor], T]) -> T:
         # Pipeline mode: statements whose results are not read (index rows, history copies)
         # travel together; a write costs about one round trip plus the COMMIT.

@@ -120,12 +120,25 @@ class SQLiteBackend(Backend):
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
+            self._local.writing = True
             try:
                 yield SQLiteCursor(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.writing = False
             conn.execute("COMMIT")
+
+    def current_write(self) -> Cursor | None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or not conn.in_transaction:
+            return None
+        writer = self._writer
+        on_writer = writer is not None and writer.thread is threading.current_thread()
+        if on_writer or getattr(self._local, "writing", False):
+            return SQLiteCursor(conn)
+        return None  # a read transaction
 
     def create_schema(self, ddl: Sequence[str]) -> None:
         with self.write() as cur:

@@ -18,6 +18,7 @@ from tests.services.records.conftest import (
     OTHER_RPPS,
     RPPS,
     add_patient,
+    document_reference,
     pdf,
     practitioner,
     provide_bundle,
@@ -116,3 +117,38 @@ def test_who_finds_and_retrieves_what(world):
     stranger = pro("stranger", "10303030303")
     assert visible(repo, stranger, patient) == set()
     assert not can_read_binary(repo, stranger, plain[1])
+
+
+def test_plain_transaction_creating_a_document_as_a_professional(world):
+    """Not an ITI-65 bundle: the records hook checks the new DocumentReference by reading its
+    patient, author and Binary with the caller's rights, inside the write transaction; the
+    audit records of those reads join that transaction (on SQLite, waiting for another one
+    from inside the single writer deadlocked the server: regression)."""
+    repo, patient, docs = world
+    author = pro("author", RPPS)
+
+    def plain(content: bytes, binary_url: str) -> dict:
+        doc = document_reference(patient, content, binary_url)
+        doc.pop("contained")
+        doc["author"] = [{"reference": "Practitioner/author"}]
+        entry = {"resource": doc, "request": {"method": "POST", "url": "DocumentReference"}}
+        return {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+
+    with pytest.raises(FhirError) as err:  # no such Binary: refused, not stuck
+        BundleProcessor(repo).process(author, plain(pdf(300, "x"), "Binary/nope"), base=BASE)
+    assert err.value.status == 422
+    # an addendum pointing at the Binary of the plain document the fixture published
+    with repo.backend.read() as cur:
+        before = cur.fetchone("SELECT count(*) FROM audit_event WHERE actor = ?", (author.actor,))
+    bundle = plain(pdf(400, "None"), f"Binary/{docs[None][1]}")
+    out = BundleProcessor(repo).process(author, bundle, base=BASE)
+    doc_id = out["entry"][0]["response"]["location"].split("/")[1]
+    assert doc_id in visible(repo, author, patient)
+    with repo.backend.read() as cur:
+        rows = cur.fetchall(
+            "SELECT action, content FROM audit_event WHERE actor = ? ORDER BY seq",
+            (author.actor,),
+        )
+    new = rows[before[0] :]
+    actions = [r[0] for r in new]
+    assert "create" in actions and "read" in actions
