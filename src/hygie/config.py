@@ -11,7 +11,8 @@ DEFAULT_DB = "sqlite:///./data/hygie.db"
 # Resource types whose access requires a second factor (`Context.auth_level == "mfa"`): the
 # shared record (DocumentReference, Binary) and prescriptions (MedicationRequest,
 # MedicationDispense). Override with HYGIE_MFA_REQUIRED (comma-separated; empty for none).
-# The access policy (`hygie.access`) enforces it; `hygie.auth` only reports the level truthfully.
+# The access policy enforces it (`hygie.access.config.AccessConfig.sensitive`, which the
+# access JSON file may also set); `hygie.auth` only reports the level truthfully.
 DEFAULT_MFA_REQUIRED = frozenset(
     {"DocumentReference", "Binary", "MedicationRequest", "MedicationDispense"}
 )

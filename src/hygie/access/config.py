@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from hygie.config import mfa_required_types
+
 # Profession codes (ANS TRE_G15-ProfessionSante) and document type/class codes (LOINC, the
 # shared record's JDV_J07 XdsTypeCode / JDV_J06 XdsClassCode). The real DMP matrix belongs to
 # the Assurance Maladie and is not published with the ANS guides: these defaults are Hygie's
@@ -87,10 +89,9 @@ PATIENT_WRITABLE = frozenset(
 class AccessConfig:
     matrix: dict[str, frozenset[str] | None] = field(default_factory=lambda: dict(DEFAULT_MATRIX))
     other_professions: frozenset[str] | None = DEFAULT_OTHER
-    # reading these needs two factors for professionals (the national plan's "sensitive" access)
-    sensitive: frozenset[str] = frozenset(
-        {"DocumentReference", "Binary", "MedicationRequest", "MedicationDispense"}
-    )
+    # reading these needs two factors for professionals (the national plan's "sensitive"
+    # access): $HYGIE_MFA_REQUIRED or hygie.config's defaults, unless the JSON file says
+    sensitive: frozenset[str] = field(default_factory=mfa_required_types)
     btg_hours: float = 24.0  # how long a break-the-glass grant lasts
     cache_seconds: float = 2.0  # how long care-team / opposition facts are reused
     reference_types: frozenset[str] = REFERENCE_TYPES
