@@ -27,10 +27,11 @@ def secured(repo: Repository) -> Repository:
 
 
 def events(repo: Repository) -> list[dict]:
+    repo.enforcement.recorder.flush()  # the spooled reads (spool.py) into the tables
     with repo.backend.read() as cur:
         rows = cur.fetchall(
             "SELECT seq, recorded, action, outcome, actor, purpose, patients, content"
-            " FROM audit_event ORDER BY seq"
+            " FROM audit_event ORDER BY recorded, seq"
         )
     return [render(r) for r in rows]
 
@@ -49,7 +50,7 @@ def test_every_access_is_recorded(secured: Repository) -> None:
     created = secured.create(gp1, obs)
     with pytest.raises(FhirError):
         secured.read(world._pro("gp2"), "Observation", "obs-pa")  # refused: recorded too
-    secured.enforcement.recorder.close()  # flush the refusal, queued without waiting
+    secured.enforcement.recorder.flush()  # the spooled reads and refusal into the tables
     new = events(secured)[before:]
     assert [(e["action"], e["subtype"][0]["code"], e["outcome"]) for e in new] == [
         ("R", "read", "0"),
@@ -86,6 +87,7 @@ def test_the_chain_detects_deleted_and_altered_records(secured: Repository) -> N
     for _ in range(5):
         secured.read(gp1, "Observation", "obs-pa")
     backend = secured.backend
+    secured.enforcement.recorder.flush()
     assert seal_all(backend, grace_us=0) >= 5
     report = verify(backend)
     assert report.ok and report.checked >= 5, report.problems
@@ -114,6 +116,7 @@ def test_rolled_back_numbers_become_sealed_gaps(secured: Repository) -> None:
     with pytest.raises(RuntimeError):
         backend.run_write(doomed)
     secured.read(gp1, "Observation", "obs-pa")
+    secured.enforcement.recorder.flush()
     seal_all(backend, grace_us=0)
     report = verify(backend)
     assert report.ok, report.problems
@@ -133,6 +136,7 @@ def test_the_patients_log_flags_break_the_glass(secured: Repository) -> None:
     btg = world._pro("gp3", purpose="BTG", btg_reason="patient inconscient aux urgences")
     secured.read(btg, "Observation", "obs-pa")
     secured.read(world._pro("gp1"), "Observation", "obs-pa")
+    secured.enforcement.recorder.flush()
     log = access_log(secured.backend, "Patient/pa", base=BASE)
     found = [
         orjson.loads(bytes(e["resource"])) if not isinstance(e["resource"], dict) else e["resource"]

@@ -5,8 +5,10 @@ Repository (`repo.enforcement.recorder`) and starts the sealer; docs/access.md e
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hygie.audit.recorder import AuditRecorder
@@ -15,16 +17,32 @@ if TYPE_CHECKING:
 _log = logging.getLogger("hygie.audit")
 
 
-def install(repo: Repository, *, seal_every: float | None = 1.0) -> AuditRecorder:
+def install(
+    repo: Repository, *, seal_every: float | None = 1.0, spool: Path | str | None = "default"
+) -> AuditRecorder:
+    """`spool`: the directory of the read records' journals ("default": `HYGIE_AUDIT_SPOOL`,
+    else beside the database, see spool.py; None or "off": each read waits for a COMMIT)."""
     from hygie.audit.recorder import AuditRecorder
 
-    recorder = AuditRecorder(repo.backend)
+    recorder = AuditRecorder(repo.backend, spool=spool_dir(repo.backend, spool))
     repo.enforcement.recorder = recorder
     _listen_to_logins(recorder)
     if seal_every:
         _start_sealer(recorder, seal_every)
     _close_with(repo, recorder)
     return recorder
+
+
+def spool_dir(backend: Any, spool: Path | str | None = "default") -> Path | None:
+    from hygie.audit.spool import default_spool_dir
+
+    if spool == "default":
+        if os.environ.get("HYGIE_AUDIT_SPOOL", "").lower() == "off":
+            return None
+        return default_spool_dir(str(getattr(backend, "url", "sqlite://")))
+    if spool is None or str(spool).lower() == "off":
+        return None
+    return Path(spool)
 
 
 def _close_with(repo: Repository, recorder: AuditRecorder) -> None:
@@ -62,7 +80,9 @@ def _start_sealer(recorder: AuditRecorder, every: float) -> None:
     def run() -> None:
         while not stop.wait(every):
             try:
-                seal(recorder.backend)
+                # until caught up: more records than one seal's limit may arrive per round
+                while seal(recorder.backend) and not stop.is_set():
+                    pass
             except Exception:  # the next round retries; records are safe meanwhile
                 _log.exception("audit sealing failed")
 

@@ -13,11 +13,15 @@ DbOption = typer.Option(
 
 
 def _backend(db: str):  # type: ignore[no-untyped-def]
+    """The database, its audit tables created if it has none yet, and the spooled records of
+    server processes that are gone shipped in (those of live ones ship themselves)."""
+    from hygie.audit import spool_dir
     from hygie.audit.recorder import AuditRecorder
     from hygie.store import open_backend
 
     backend = open_backend(db)
-    AuditRecorder(backend)  # creates the audit tables if this database has none yet
+    recorder = AuditRecorder(backend, spool=spool_dir(backend))
+    recorder.close()  # ships, adopting the journals nobody holds, and removes its own
     return backend
 
 

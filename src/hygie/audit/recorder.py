@@ -2,11 +2,14 @@
 
 * A write's record is inserted with the write's own cursor: in its transaction; so is the
   record of a read made inside a write transaction (a write hook resolving a reference).
-* A read's record is committed before the response: `record` (threads) and `arecord` (the
-  event loop) wait for it. Concurrent records are committed together by one flusher thread
-  (one transaction for all the records waiting at that moment, through the backend's write
-  path, so SQLite's group-commit writer batches them further): the cost of the COMMIT is shared.
-* A refused attempt (`note`) is queued without waiting: the caller may hold the write lock.
+* A read's record is on disk before the response. By default it is appended to the process's
+  audit spool (spool.py: one write(2) to a journal file, shipped into `audit_event` within a
+  fraction of a second, exactly once). With `spool=None` (HYGIE_AUDIT_SPOOL=off, or an
+  in-memory database) it is committed before the response instead: `record` (threads) and
+  `arecord` (the event loop) wait for it; concurrent records are committed together by one
+  flusher thread (through the backend's write path, so SQLite's group-commit writer batches
+  them further).
+* A refused attempt (`note`) never waits: the caller may hold the write lock.
 """
 
 from __future__ import annotations
@@ -15,34 +18,59 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hygie.audit.events import compact, patients_of
 from hygie.audit.schema import audit_ddl
+from hygie.audit.spool import Spool
 from hygie.store.base import Backend, Cursor
 from hygie.store.context import Access
-from hygie.store.records import Clock
 
 log = logging.getLogger("hygie.audit")
 Row = tuple[int, str, int, str, str | None, str, str, list[str]]
 _STOP = object()
 
 
+class MicroClock:
+    """Microsecond timestamps, strictly increasing within the process: the records of one
+    process sort in the order of the accesses, whenever they were shipped (spool.py)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        with self._lock:
+            t = max(time.time_ns() // 1000, self._last + 1)
+            self._last = t
+            return t
+
+
 class AuditRecorder:
-    def __init__(self, backend: Backend, *, batch: int = 1000, flushers: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        batch: int = 1000,
+        flushers: int | None = None,
+        spool: Path | None = None,
+    ) -> None:
         self.backend = backend
         self.batch = batch
         # PostgreSQL: several transactions in flight overlap their COMMITs (the WAL flush is
         # shared); SQLite has one writer, one flusher feeds it
         self.flushers = flushers or (4 if backend.dialect == "postgres" else 1)
-        self.clock = Clock()
+        self.clock = MicroClock()
         backend.create_schema(audit_ddl(backend.dialect))
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.spool = Spool(backend, spool, insert_rows) if spool is not None else None
 
     # -- the Recorder protocol ----------------------------------------------------------------
     def record(self, access: Access, cur: Cursor | None = None) -> None:
@@ -52,17 +80,31 @@ class AuditRecorder:
         if cur is not None:
             insert_rows(cur, [row])
             return
+        if self.spool is not None:
+            self.spool.append(row)
+            return
         done: Future[None] = Future()
         self._put((row, done))
         done.result()
 
     async def arecord(self, access: Access) -> None:
+        if self.spool is not None:
+            self.spool.append(self.row(access))
+            return
         done: Future[None] = Future()
         self._put((self.row(access), done))
         await asyncio.wrap_future(done)
 
     def note(self, access: Access) -> None:
+        if self.spool is not None:
+            self.spool.append(self.row(access))
+            return
         self._put((self.row(access), None))
+
+    def flush(self) -> None:
+        """The spooled records of this process (and of dead processes) into the tables now."""
+        if self.spool is not None:
+            self.spool.ship()
 
     # -- internals ----------------------------------------------------------------------------
     def row(self, access: Access) -> Row:
@@ -124,6 +166,8 @@ class AuditRecorder:
                 done.set_result(None)
 
     def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
         threads, self._threads = self._threads, []
         for _ in threads:
             self._queue.put(_STOP)

@@ -1,0 +1,243 @@
+"""The audit spool: a read's record is on disk before the response, without waiting for a
+database transaction.
+
+Each server process appends the compact records of its reads (and refused attempts) to its own
+journal file, one JSON line per record, with a single `write(2)` on an `O_APPEND` descriptor:
+once `append` returns, the record survives the death of the process (it is in the kernel's
+page cache and the file), which is the durability SQLite gives a commit with
+`synchronous=NORMAL` in WAL mode. A shipper thread moves the lines into `audit_event` every
+`every` seconds, in one transaction per batch that also stores how far the file was shipped
+(`audit_spool`), so a line is shipped exactly once even if the process dies between the COMMIT
+and anything after it.
+
+The owner holds an exclusive `flock` on its file for as long as it lives; a file whose lock can
+be taken belongs to a process that is gone, and any shipper of the same database adopts it:
+ships what is left, then deletes it. One spool directory serves one database (see
+`default_spool_dir`).
+
+Records reach `audit_event` (and the hash chain) within `every` seconds; what reads the trail
+(`$access-log`, `hygie audit verify`) ships the pending lines of its own process first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hygie.store.base import Backend, Cursor
+
+log = logging.getLogger("hygie.audit")
+
+SUFFIX = ".spool"
+ROTATE_BYTES = 16 * 1024 * 1024  # a fully shipped journal larger than this is replaced
+READ_CHUNK = 4 * 1024 * 1024  # lines shipped per transaction (at most, in bytes)
+ADOPT_EVERY = 5.0  # seconds between looks for the journals of dead processes
+
+
+def spool_ddl(dialect: str) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS audit_spool (name TEXT PRIMARY KEY, shipped BIGINT NOT NULL)"
+    ]
+
+
+def default_spool_dir(db_url: str) -> Path | None:
+    """`HYGIE_AUDIT_SPOOL`, else beside an SQLite file (`<file>-audit`), else
+    ./data/audit-spool/<database>-<hash of the URL>; None for an in-memory database."""
+    env = os.environ.get("HYGIE_AUDIT_SPOOL")
+    if env and env.lower() != "off":
+        return Path(env)
+    if db_url.startswith("sqlite:"):
+        from hygie.store.sqlite import parse_sqlite_url
+
+        path, _ = parse_sqlite_url(db_url)
+        if path == ":memory:":
+            return None
+        return Path(path).with_name(Path(path).name + "-audit")
+    tail = db_url.rsplit("/", 1)[-1].split("?", 1)[0] or "default"
+    digest = hashlib.sha256(db_url.encode()).hexdigest()[:12]
+    return Path("data") / "audit-spool" / f"{tail}-{digest}"
+
+
+class Spool:
+    def __init__(
+        self,
+        backend: Backend,
+        directory: Path,
+        insert: Callable[[Cursor, list[Any]], None],
+        *,
+        every: float = 0.2,
+    ) -> None:
+        self.backend = backend
+        self.directory = directory
+        self.insert = insert  # (cursor, rows): recorder.insert_rows
+        self.every = every
+        directory.mkdir(parents=True, exist_ok=True)
+        backend.create_schema(spool_ddl(backend.dialect))
+        self._lock = threading.Lock()  # appends and rotation
+        self._ship_lock = threading.Lock()  # one shipping at a time in this process
+        self._fd, self._name = self._open()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._adopted_at = 0.0
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, row: Sequence[Any]) -> None:
+        """The record is in the journal when this returns (one write(2), O_APPEND)."""
+        line = orjson.dumps(row) + b"\n"
+        with self._lock:
+            if self._fd < 0:
+                raise RuntimeError("the audit spool is closed")
+            written = os.write(self._fd, line)
+            if written != len(line):  # a full disk: never answer with a torn record
+                raise OSError(f"audit spool: wrote {written} of {len(line)} bytes")
+        if self._thread is None:
+            self._start()
+
+    def _open(self) -> tuple[int, str]:
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, name
+
+    # -- shipping -----------------------------------------------------------------------------
+    def _start(self) -> None:
+        with self._ship_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="hygie-audit-shipper", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.every)
+            self._wake.clear()
+            try:
+                self.ship()
+            except Exception:  # the lines stay in the journal: the next round retries
+                log.exception("audit spool: shipping failed")
+
+    def ship(self) -> int:
+        """Move the pending lines of this process (and of dead processes') into the audit
+        tables now; returns how many records were shipped."""
+        with self._ship_lock:
+            count = self._ship_file(self._name, own=True)
+            now = time.monotonic()
+            if now - self._adopted_at > ADOPT_EVERY:
+                self._adopted_at = now
+                count += self._adopt()
+            return count
+
+    def _adopt(self) -> int:
+        count = 0
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            if path.name == self._name:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive and ships it
+                count += self._ship_file(path.name, own=False)
+                if self._fully_shipped(path.name):
+                    self._forget(path.name)
+            finally:
+                os.close(fd)
+        return count
+
+    def _shipped(self, name: str) -> int:
+        row = self.backend.read_one("SELECT shipped FROM audit_spool WHERE name = ?", (name,))
+        return int(row[0]) if row else 0
+
+    def _fully_shipped(self, name: str) -> bool:
+        try:
+            return (self.directory / name).stat().st_size <= self._shipped(name)
+        except FileNotFoundError:
+            return True
+
+    def _ship_file(self, name: str, *, own: bool) -> int:
+        count = 0
+        path = self.directory / name
+        while True:
+            offset = self._shipped(name)
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read(READ_CHUNK)
+            except FileNotFoundError:
+                return count
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                if own and offset >= ROTATE_BYTES:
+                    self._rotate()
+                return count
+            rows = []
+            for line in data[:end].splitlines():
+                try:
+                    rows.append(orjson.loads(line))
+                except orjson.JSONDecodeError:  # a torn line (a crash mid-write): skipped
+                    log.error("audit spool %s: unreadable line at offset %d skipped", name, offset)
+            new = offset + end
+
+            def job(cur: Cursor, rows: list[Any] = rows, new: int = new) -> None:
+                if rows:
+                    self.insert(cur, rows)
+                cur.execute("DELETE FROM audit_spool WHERE name = ?", (name,))
+                cur.execute("INSERT INTO audit_spool (name, shipped) VALUES (?, ?)", (name, new))
+
+            self.backend.run_write(job)
+            count += len(rows)
+
+    def _rotate(self) -> None:
+        """A new journal for this process; the old one (fully shipped) is deleted."""
+        with self._lock:
+            old_fd, old_name = self._fd, self._name
+            if self._fully_shipped(old_name):
+                self._fd, self._name = self._open()
+                os.close(old_fd)
+                self._forget(old_name)
+
+    def _forget(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / name).unlink()
+        self.backend.run_write(
+            lambda cur: cur.execute("DELETE FROM audit_spool WHERE name = ?", (name,))
+        )
+
+    def close(self) -> None:
+        """Ship everything, delete the journal, stop the shipper (a second call does nothing)."""
+        if self._fd < 0:
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.ship()
+        except Exception:
+            log.exception("audit spool: final shipping failed; the journal is kept")
+            with self._lock:
+                os.close(self._fd)
+                self._fd = -1
+            return
+        with self._lock:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+        if self._fully_shipped(self._name):
+            self._forget(self._name)
