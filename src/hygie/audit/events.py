@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from hygie.access.content import patients_of as compartment_patients
 from hygie.access.labels import ACT_REASON_SYSTEM, BREAK_THE_GLASS
 from hygie.store.context import Access, Context
 from hygie.store.records import format_instant
@@ -54,18 +55,15 @@ def outcome_code(status: int) -> str:
 
 
 def patients_of(access: Access) -> list[str]:
-    """Patient/… the access touched: the resources' subject/patient, or the Patient itself."""
+    """Patient/… the access touched: the Patient compartments of its resources (as the search
+    index and the access policy compute them, remembered per version), or the Patient itself."""
     found = set(access.patients)
     for res in access.resources:
         if not isinstance(res, dict):
             continue
-        if res.get("resourceType") == "Patient" and res.get("id"):
-            found.add(f"Patient/{res['id']}")
-            continue
-        for key in ("subject", "patient", "beneficiary"):
-            ref = (res.get(key) or {}).get("reference") if isinstance(res.get(key), dict) else None
-            if isinstance(ref, str) and ref.startswith("Patient/"):
-                found.add(ref)
+        rtype = res.get("resourceType")
+        if isinstance(rtype, str):
+            found.update(f"Patient/{p}" for p in compartment_patients(rtype, res))
     return sorted(found)
 
 

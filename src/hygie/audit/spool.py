@@ -76,12 +76,14 @@ class Spool:
         directory: Path,
         insert: Callable[[Cursor, list[Any]], None],
         *,
-        every: float = 0.2,
+        every: float | None = None,
     ) -> None:
         self.backend = backend
         self.directory = directory
         self.insert = insert  # (cursor, rows): recorder.insert_rows
-        self.every = every
+        # how often the shipper runs (HYGIE_AUDIT_SHIP_EVERY, seconds): the delay before a
+        # read's record is in audit_event; longer means larger, cheaper batches
+        self.every = every or float(os.environ.get("HYGIE_AUDIT_SHIP_EVERY", "0.2"))
         directory.mkdir(parents=True, exist_ok=True)
         backend.create_schema(spool_ddl(backend.dialect))
         self._lock = threading.Lock()  # appends and rotation

@@ -11,7 +11,7 @@ import typer
 
 from hygie.auth import accounts, clients, identities
 from hygie.auth.schema import ensure_schema
-from hygie.store import open_repository
+from hygie.store import Repository, open_repository
 from hygie.store.context import PATIENT, PRACTITIONER, REPRESENTATIVE
 
 PASSWORD = "Hygie-Demo-2026"
@@ -23,6 +23,23 @@ PROFESSIONALS = [
 ]
 SYSTEM_CLIENT = ("hygie-demo-system", "demo-system-secret-change-me", "system/*.rs")
 SMART_APP = ("hygie-demo-app", "http://localhost:8765/callback")
+
+
+def _link_care(repo: Repository) -> None:
+    """The demo professionals treat the demo patients and the first generated ones."""
+    from hygie.demo.care_links import link_demo_care
+
+    b = repo.backend
+    pros = [accounts.by_username(b, p[0]) for p in PROFESSIONALS]
+    refs = [a.fhir_user for a in pros if a is not None and a.fhir_user]
+    patient = accounts.by_username(b, "patient.dupont")
+    parent = accounts.by_username(b, "parent.leroy")
+    link_demo_care(
+        repo,
+        refs,
+        patient.patient if patient else None,
+        parent.represented[0] if parent and parent.represented else None,
+    )
 
 
 def ensure_demo_accounts(db: str, quiet: bool = False) -> list[str]:
@@ -88,6 +105,7 @@ def ensure_demo_accounts(db: str, quiet: bool = False) -> list[str]:
                 public=True,
             )
             created.append(cid)
+        _link_care(repo)
     finally:
         repo.close()
     if created and not quiet:

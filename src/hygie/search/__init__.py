@@ -4,7 +4,7 @@ from hygie.search.capabilities import NOT_SUPPORTED, supported_modifiers, suppor
 from hygie.search.custom import attach, parameter_written
 from hygie.search.custom import refresh as refresh_custom
 from hygie.search.execute import execute, matching_ids
-from hygie.search.index import extract
+from hygie.search.index import extract, with_own_id
 from hygie.search.keys import param_key
 from hygie.search.parse import parse
 from hygie.search.registry import generation as custom_generation
@@ -29,4 +29,5 @@ __all__ = [
     "parse",
     "supported_modifiers",
     "supported_parameters",
+    "with_own_id",
 ]

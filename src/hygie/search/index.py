@@ -88,6 +88,22 @@ def _self_compartments(rtype: str) -> tuple[str, ...]:
     return tuple(c for c in compartment_definitions() if c == rtype)
 
 
+def with_own_id(
+    rtype: str, index: dict[str, list[tuple[Any, ...]]], extracted_id: str | None, rid: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows extracted before the server chose the id (a create): a resource that is a
+    compartment's focus (a Patient in its own Patient compartment) belongs to it by its id,
+    so the self-membership rows are those of `rid`, not of the id the client sent, if any."""
+    comps = _self_compartments(rtype)
+    if not comps or extracted_id == rid:
+        return index
+    rows = index.get("compartment", [])
+    if extracted_id:
+        stale = {(c, extracted_id) for c in comps}
+        rows = [r for r in rows if r not in stale]
+    return {**index, "compartment": [*rows, *((c, rid) for c in comps)]}
+
+
 def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     """Rows per index table (tuples in INDEX_TABLES column order, without rid).
 

@@ -43,8 +43,12 @@ class Context:
     specialty: str | None = None  # specialty code (TRE_R38) for practitioners
     rpps: str | None = None  # national professional id (IDNPS / RPPS) for practitioners
     organization: str | None = None  # Organization/… the practitioner acts for
-    patient: str | None = None  # Patient/… in context (a patient's own record, SMART launch/patient)
-    represented: frozenset[str] = field(default_factory=frozenset)  # Patient/… a representative acts for
+    patient: str | None = (
+        None  # Patient/… in context (a patient's own record, SMART launch/patient)
+    )
+    represented: frozenset[str] = field(
+        default_factory=frozenset
+    )  # Patient/… a representative acts for
     btg_reason: str | None = None  # the stated reason of a break-the-glass access
     session: str | None = None  # token id (jti), to correlate audit records
     source: str | None = None  # network address of the caller, for audit records

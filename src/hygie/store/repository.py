@@ -237,7 +237,9 @@ class Repository:
         return stored
 
     def _vread(self, ctx: Context, cur: Cursor, rtype: str, rid: str, version: str) -> Stored:
-        row = cur.fetchone(f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid))
+        row = cur.fetchone(
+            f"SELECT {_COLS} FROM resources WHERE rtype = ? AND id = ?", (rtype, rid)
+        )
         if row is None:
             raise not_found(rtype, rid)
         if self.enforcement.enabled(ctx):
@@ -449,6 +451,7 @@ class Repository:
     def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
         self.enforcement.check_write(cur, p.ctx, "create", p.rtype, p.resource, lambda: None)
         self._run_hooks(cur, p, None)
+        index = search.with_own_id(p.rtype, p.index, p.resource.get("id"), rid)
         lu = self.clock.now()
         content = p.serialize(rid, 1, format_instant(lu))
         args = (p.rtype, rid, lu, method, p.hash, content.decode())
@@ -457,7 +460,7 @@ class Repository:
             key = cur.insert_returning_id(_INSERT_RETURNING, args)
         else:
             cur.execute(_INSERT_WITH_RID, (key, *args))
-        self._write_index(cur, key, p.index, replace=False)
+        self._write_index(cur, key, index, replace=False)
         if p.rtype == "SearchParameter":
             search.parameter_written(cur, p.resource)
         stored = Stored(p.rtype, rid, 1, lu, False, method, content)
@@ -636,7 +639,9 @@ class Repository:
         if policy is None:
             return rows
         return [
-            r for r in rows if r[6] is None or policy.admit(ctx, "history", r[0], orjson.loads(r[6]))
+            r
+            for r in rows
+            if r[6] is None or policy.admit(ctx, "history", r[0], orjson.loads(r[6]))
         ]
 
     # -- search -------------------------------------------------------------------------------
@@ -707,7 +712,9 @@ class Repository:
         one_by_one = (
             len(set(ids)) != len(ids)  # several versions of one resource: in order
             or any(
-                self._hooks_for(p.rtype) or self._events_for(p.rtype) or p.rtype == "SearchParameter"
+                self._hooks_for(p.rtype)
+                or self._events_for(p.rtype)
+                or p.rtype == "SearchParameter"
                 for p in prepared
             )
         )
