@@ -18,7 +18,10 @@ _log = logging.getLogger("hygie.audit")
 
 
 def install(
-    repo: Repository, *, seal_every: float | None = 1.0, spool: Path | str | None = "default"
+    repo: Repository,
+    *,
+    seal_every: float | None | str = "default",
+    spool: Path | str | None = "default",
 ) -> AuditRecorder:
     """`spool`: the directory of the read records' journals ("default": `HYGIE_AUDIT_SPOOL`,
     else beside the database, see spool.py; None or "off": each read waits for a COMMIT)."""
@@ -27,8 +30,10 @@ def install(
     recorder = AuditRecorder(repo.backend, spool=spool_dir(repo.backend, spool))
     repo.enforcement.recorder = recorder
     _listen_to_logins(recorder)
+    if seal_every == "default":  # HYGIE_AUDIT_SEAL_EVERY seconds (0: only `hygie audit seal`)
+        seal_every = float(os.environ.get("HYGIE_AUDIT_SEAL_EVERY", "1.0"))
     if seal_every:
-        _start_sealer(recorder, seal_every)
+        _start_sealer(recorder, float(seal_every))
     _close_with(repo, recorder)
     return recorder
 
