@@ -99,6 +99,7 @@ def _measure(url: str, patients: int, seconds: float, threads: int) -> dict[str,
 
     plain = open_repository(url)
     ids = _populate(plain, patients)
+    plain.backend.analyze()  # as `hygie import` does after a bulk load (PostgreSQL statistics)
     secured = open_repository(url)
     access.install(secured)
     recorder = audit.install(secured, seal_every=1.0)

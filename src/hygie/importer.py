@@ -87,6 +87,7 @@ def run_import(
                     report.problem("", f"import failed: {type(exc).__name__}: {exc}")
                 report.seconds = time.perf_counter() - t0
                 reports.append(report)
+        repo.backend.analyze()  # fresh planner statistics for what was just loaded
     finally:
         repo.close()
     render_summary(out, reports, time.perf_counter() - started)

@@ -242,3 +242,67 @@ def test_operator_commands(db_url, auth_repo) -> None:
     assert orjson.loads(run(app, ["keys", "retire", kid, "--db", db_url]).stdout) == {
         "active": [kid]
     }
+
+
+def test_demo_accounts_see_demo_records(db_url, auth_repo) -> None:
+    """`hygie demo`'s accounts are tied to the population: the GP treats the demo patients and
+    the first generated ones (and no one else); the patient and the parent see their records."""
+    from hygie import access
+    from hygie.demo import DEFAULT_SEED, population
+    from hygie.store import open_repository
+    from hygie.store.context import AUTH_MFA, PATIENT, PRACTITIONER, REPRESENTATIVE
+
+    auth_repo.load(Context.system(), list(population(60, DEFAULT_SEED)))
+    demo_accounts.ensure_demo_accounts(db_url, quiet=True)
+    repo = open_repository(db_url)
+    access.install(repo)
+    try:
+        b = repo.backend
+        gp_account = accounts.by_username(b, "dr.martin")
+        me = accounts.by_username(b, "patient.dupont")
+        parent = accounts.by_username(b, "parent.leroy")
+        gp = Context(
+            actor=gp_account.fhir_user,
+            kind=PRACTITIONER,
+            scopes=frozenset({"user/*.rs"}),
+            profession="10",
+            auth_level=AUTH_MFA,
+        )
+
+        def ids(ctx: Context, rtype: str, *params: tuple[str, str]) -> set[str]:
+            found = repo.search(ctx, rtype, [*params, ("_count", "500")], base="http://t/fhir")
+            return {
+                f"{rtype}/{e['resource']['id']}"
+                for e in found["entry"]
+                if e["resource"]["resourceType"] == rtype
+            }
+
+        treated = ids(gp, "CareTeam")
+        assert len(treated) == 27  # 25 generated patients, the demo patient and child
+        seen = {ref for ref in ids(gp, "Observation")}
+        assert seen and any("demo-" in r for r in seen)
+        child = parent.represented[0]
+        # a generated patient outside the 25 is not visible to the GP
+        everyone = ids(Context.system(), "Patient")
+        assert len(ids(gp, "Condition")) < len(ids(Context.system(), "Condition"))
+        assert len(everyone) == 62
+        own = Context(
+            actor=me.fhir_user, kind=PATIENT, scopes=frozenset({"patient/*.rs"}), patient=me.patient
+        )
+        assert ids(own, "Patient") == {me.patient}
+        assert len(ids(own, "Observation")) == 3
+        assert ids(own, "MedicationRequest") and ids(own, "Condition")
+        rep = Context(
+            actor=parent.fhir_user,
+            kind=REPRESENTATIVE,
+            scopes=frozenset({"patient/*.rs"}),
+            patient=child,
+            represented=frozenset({child}),
+        )
+        assert len(ids(rep, "Immunization")) == 3
+        # idempotent: a second run writes no new version
+        before = b.read_one("SELECT count(*) FROM resource_history")[0]
+        demo_accounts.ensure_demo_accounts(db_url, quiet=True)
+        assert b.read_one("SELECT count(*) FROM resource_history")[0] == before
+    finally:
+        repo.close()

@@ -104,26 +104,53 @@ class Facts:
         self.ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[Any, threading.Event] = {}  # keys being loaded, one loader each
+        self._generation = 0  # bumped by forget(): a load begun before must not be kept
 
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._generation += 1
 
     def cached(self, key: tuple[Any, ...], load: Any) -> Any:
         """`load()`, reused for `ttl` seconds and until `forget`."""
         return self._cached(key, load)  # type: ignore[arg-type]
 
     def _cached(self, key: tuple[str, str], load: Any) -> Any:
+        """One loader per key at a time: when a fact expires, one caller reloads it while the
+        others keep the expired value (at most one load's time older); when there is none
+        (first use, or after `forget`), they wait for that load instead of all running it."""
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        value = load()
         with self._lock:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            self._cache[key] = (now, value)
-        return value
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+            loading = self._loading.get(key)
+            mine = loading is None
+            if mine:
+                loading = self._loading[key] = threading.Event()
+            generation = self._generation
+        if not mine:
+            if hit is not None:
+                return hit[1]
+            loading.wait(timeout=30)  # type: ignore[union-attr]
+            again = self._cache.get(key)
+            return again[1] if again is not None else load()
+        try:
+            value = load()
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._cache) > 50_000:
+                        self._cache.clear()
+                    self._cache[key] = (now, value)
+            return value
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
+            loading.set()  # type: ignore[union-attr]
 
     # -- care relationship --------------------------------------------------------------------
     def team(self, practitioner_id: str) -> frozenset[str]:

@@ -50,6 +50,7 @@ def run_demo(
             return 0
         started = time.perf_counter()
         counts = load(repo, ctx, population(patients, seed), batch, out)
+        repo.backend.analyze()
     except FhirError as exc:
         out.print(f"[red]Demo data refused:[/] {exc}", highlight=False)
         return 1

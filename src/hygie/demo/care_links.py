@@ -31,11 +31,12 @@ def link_demo_care(
 ) -> int:
     """Care teams and the demo patients' records; returns the number of resources written."""
     system = Context.system()
+    own = [p for p in (patient, child) if p]
     found = repo.search(
-        system, "Patient", [("_count", str(CARE_TEAM_SIZE)), ("_sort", "_id")], base=""
+        system, "Patient", [("_count", str(CARE_TEAM_SIZE + 2)), ("_sort", "_id")], base=""
     )
-    patients = [f"Patient/{e['resource']['id']}" for e in found.get("entry", [])]
-    patients = list(dict.fromkeys([*patients, *(p for p in (patient, child) if p)]))
+    others = [f"Patient/{e['resource']['id']}" for e in found.get("entry", [])]
+    patients = [p for p in others if p not in own][:CARE_TEAM_SIZE] + own
     resources = [care_team(p, professionals) for p in patients]
     gp = professionals[0] if professionals else None
     if patient and gp:

@@ -213,8 +213,22 @@ def generate(
 
 
 def peak_rss_kib() -> int:
-    """The largest resident set of this process and of any finished worker (Linux: KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """The largest resident set of this process and of any finished worker (Linux: KiB).
+
+    This process's own peak is VmHWM (its address space's high-water mark): `ru_maxrss`
+    survives `exec`, so a generator started by a large process would report that process's
+    size."""
+    own = 0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    own = int(line.split()[1])
+                    break
+    except OSError:
+        pass
+    if not own:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children)
 

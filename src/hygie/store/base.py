@@ -75,6 +75,12 @@ class Backend(ABC):
         with self.write() as cur:
             return job(cur)
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load (PostgreSQL: ANALYZE). Without
+        them, right after an import and until autovacuum runs, PostgreSQL may pick plans that
+        read a whole index per row. SQLite keeps no statistics: its plans are fixed by the
+        queries themselves (INDEXED BY where it matters)."""
+
     def current_write(self) -> Cursor | None:
         """The cursor of the write transaction this thread is running, if any.
 

@@ -196,6 +196,10 @@ class PostgresBackend(Backend):
         with self.pool.connection() as conn, self._writing(conn):
             yield PostgresCursor(conn, self.rids)
 
+    def analyze(self) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("ANALYZE")
+
     def current_write(self) -> Cursor | None:
         conn = getattr(self._local, "conn", None)
         return PostgresCursor(conn, self.rids) if conn is not None else None
