@@ -80,6 +80,7 @@ class Backend(ABC):
         them, right after an import and until autovacuum runs, PostgreSQL may pick plans that
         read a whole index per row. SQLite keeps no statistics: its plans are fixed by the
         queries themselves (INDEXED BY where it matters)."""
+        return None
 
     def current_write(self) -> Cursor | None:
         """The cursor of the write transaction this thread is running, if any.
