@@ -150,6 +150,10 @@ class AccessPolicy:
         return False
 
     # -- search -------------------------------------------------------------------------------
+    @property
+    def _dialect(self) -> str:
+        return str(self.facts.backend.dialect)
+
     def restriction(self, ctx: Context, action: str, scope: SearchScope) -> Restriction | None:
         if ctx.kind == SYSTEM:
             return None
@@ -159,7 +163,7 @@ class AccessPolicy:
         if ctx.kind == PRACTITIONER and ctx.purpose == BTG:
             visible = self.treated(ctx, restriction.targets(scope))
             return restriction.build(
-                ctx, self.config, allowed, patient_only, visible, self._roles(ctx)
+                ctx, self.config, allowed, patient_only, visible, self._roles(ctx), self._dialect
             )
         key = (
             ctx.kind,
@@ -177,7 +181,7 @@ class AccessPolicy:
             else:
                 visible = self.own_patients(ctx)
             return restriction.build(
-                ctx, self.config, allowed, patient_only, visible, self._roles(ctx)
+                ctx, self.config, allowed, patient_only, visible, self._roles(ctx), self._dialect
             )
 
         # the same caller's filter, reused as long as the facts it rests on

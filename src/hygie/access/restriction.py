@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from hygie.access.config import AccessConfig
 from hygie.access.labels import (
     DMP_VISIBILITY_SYSTEM,
@@ -63,14 +65,26 @@ def types_only(allowed: frozenset[str] | None) -> Restriction | None:
     return Restriction(f"{{a}}.rtype IN ({_literals(allowed)})")
 
 
-def _in_compartment(alias: str, ids: frozenset[str]) -> tuple[str, list[Any]]:
+_FEW = 8  # up to this many patients, inline parameters; beyond, one list parameter
+
+
+def _in_compartment(alias: str, ids: frozenset[str], dialect: str) -> tuple[str, list[Any]]:
     if not ids:
         return "1 = 0", []
-    # correlated: one (rid) index probe per candidate row, whatever the size of the care team
+    # correlated: one (rid) index probe per candidate row, whatever the size of the care team;
+    # a large care team (a hospital practitioner's thousands of patients) is ONE parameter (an
+    # array on PostgreSQL, a JSON array on SQLite): no statement with thousands of parameters
+    # to bind and plan on every search
+    if len(ids) <= _FEW:
+        members, args = f"IN ({_marks(len(ids))})", sorted(ids)
+    elif dialect == "postgres":
+        members, args = "= ANY(?)", [sorted(ids)]
+    else:
+        members, args = "IN (SELECT value FROM json_each(?))", [orjson.dumps(sorted(ids)).decode()]
     return (
         f"EXISTS (SELECT 1 FROM compartment {alias} WHERE {alias}.rid = {{a}}.rid"
-        f" AND {alias}.ctype = 'Patient' AND {alias}.cid IN ({_marks(len(ids))}))",
-        sorted(ids),
+        f" AND {alias}.ctype = 'Patient' AND {alias}.cid {members})",
+        args,
     )
 
 
@@ -81,6 +95,7 @@ def build(
     patient_only: frozenset[str],
     visible: frozenset[str],
     roles: frozenset[str] | None = None,
+    dialect: str = "sqlite",
 ) -> Restriction:
     """The row filter of a patient, a representative or a practitioner."""
     parts: list[str] = []
@@ -91,7 +106,7 @@ def build(
         parts.append(f"{{a}}.rtype IN ({_literals(allowed)})")
     practitioner = ctx.kind == PRACTITIONER
     free = config.reference_types | ({"Patient"} if practitioner else set())
-    sql, cargs = _in_compartment("acc_c", visible)
+    sql, cargs = _in_compartment("acc_c", visible, dialect)
     parts.append(f"({{a}}.rtype IN ({_literals(frozenset(free))}) OR {sql})")
     args += cargs
     if patient_only:
@@ -100,7 +115,7 @@ def build(
             if (ctx.patient or "").startswith("Patient/")
             else frozenset()
         )
-        sql, cargs = _in_compartment("acc_p", own)
+        sql, cargs = _in_compartment("acc_p", own, dialect)
         parts.append(f"({{a}}.rtype NOT IN ({_literals(patient_only)}) OR {sql})")
         args += cargs
     hidden = sorted(hidden_labels(ctx.kind))
