@@ -178,8 +178,18 @@ class PostgresBackend(Backend):
         if writing is not None:  # nested inside a write on this thread: see its changes
             yield PostgresCursor(writing, self.rids)
             return
+        reading = getattr(self._local, "reading", None)
+        if reading is not None:  # nested inside a read on this thread (a policy check of a
+            # search's results loading its facts): the same connection, never a second one
+            # from the pool (threads each holding one and waiting for another deadlocked it)
+            yield PostgresCursor(reading)
+            return
         with self.pool.connection() as conn:
-            yield PostgresCursor(conn)
+            self._local.reading = conn
+            try:
+                yield PostgresCursor(conn)
+            finally:
+                self._local.reading = None
             conn.rollback()
 
     @contextmanager
