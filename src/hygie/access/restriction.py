@@ -78,7 +78,10 @@ def _in_compartment(alias: str, ids: frozenset[str], dialect: str) -> tuple[str,
     if len(ids) <= _FEW:
         members, args = f"IN ({_marks(len(ids))})", sorted(ids)
     elif dialect == "postgres":
-        members, args = "= ANY(?)", [sorted(ids)]
+        # through unnest, not `= ANY(array)`: the planner would estimate the selectivity of
+        # each element of a constant array (~20 ms of planning for 2,000 patients, on every
+        # search); unnest is one hashed sub-plan, built once per statement
+        members, args = "IN (SELECT unnest(CAST(? AS text[])))", [sorted(ids)]
     else:
         members, args = "IN (SELECT value FROM json_each(?))", [orjson.dumps(sorted(ids)).decode()]
     return (
