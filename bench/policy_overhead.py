@@ -2,8 +2,9 @@
 SQLite and PostgreSQL, measured in one run, two ways:
 
 * in process: the same Repository calls by the same practitioner (in the care team, two
-  factors) with enforcement off (no policy, no audit) and on (policy + an audit record
-  committed before each answer), `threads` concurrent callers;
+  factors) with enforcement off (no policy, no audit) and on (policy + an audit record on
+  disk before each answer: the audit spool, shipped into the audit tables and sealed by
+  background threads of the same process), `threads` concurrent callers;
 * over HTTP (wrk, `hygie serve`, one worker): `--open` (no token, no policy, no audit) against
   the secure server with the practitioner's bearer token (token check + policy + audit).
 
@@ -233,8 +234,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"In process, {result['threads']} threads, {result['seconds']} s per measure, "
         f"{result['patients']} patients × 5 Observations, a practitioner of their care team "
-        "(two factors). Off: no policy, no audit. On: policy + one audit record committed before "
-        "each answer. Target: overhead < 15 %.",
+        "(two factors; the care team holds all the patients). Off: no policy, no audit. On: policy + "
+        "one audit record journaled before each answer (the audit spool), shipped into the audit "
+        "tables and sealed into the hash chain by background threads of the same process. "
+        "Target: overhead < 15 %.",
         "",
         "| database | interaction | off (/s) | on (/s) | overhead |",
         "| --- | --- | ---: | ---: | ---: |",
