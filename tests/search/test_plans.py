@@ -9,7 +9,14 @@ import pytest
 
 from hygie.search import index_ddl, param_key, parse
 from hygie.search.paging import Cursor
-from hygie.search.sorting import _driver, _rid_ordered, chunk_select, driven_select, window_select
+from hygie.search.sorting import (
+    _driver,
+    _rid_ordered,
+    chunk_select,
+    driven_select,
+    index_page_select,
+    window_select,
+)
 from hygie.search.sql import page_select
 
 CORE = """CREATE TABLE resources (rid INTEGER PRIMARY KEY, rtype TEXT NOT NULL, id TEXT NOT NULL,
@@ -274,3 +281,16 @@ def test_sorted_keyset_page_reads_its_index_in_order_on_postgres(pg, query, curs
     assert not [ln for ln in lines if ln.startswith("Sort  ")], plan  # no sort of all the rest
     driving = f" on {drv.table} s "
     assert not [ln for ln in lines if driving in ln and not ln.startswith("Index")], plan
+
+
+@pytest.mark.parametrize("query", ["family=c4", "gender=female"])
+def test_one_condition_pages_from_the_index_alone_on_postgres(pg, query):
+    """No sort, one condition: the page's rids from the value index (an index-only scan and
+    a top-N of rids), then only those resources by primary key; no scan of resources."""
+    q = _query("Patient", query)
+    built = index_page_select(q, None, None, 21, "postgres")
+    assert built is not None
+    plan = _pg_plan(pg, *built)
+    assert "Seq Scan" not in plan, plan
+    assert "resources_pkey" in plan, plan
+    assert ("idx_string_v" in plan) if query.startswith("family") else ("idx_token" in plan), plan

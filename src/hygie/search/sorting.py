@@ -35,6 +35,7 @@ from hygie.search.sql import (
     where,
 )
 from hygie.store.base import Cursor as DbCursor
+from hygie.store.base import Dialect
 
 PROBE = 1000  # above this many matches, the sort index drives
 _VALUE_RID_INDEXED = {"idx_string", "idx_uri", "idx_number"}  # value index = (param, value, rid)
@@ -166,16 +167,16 @@ def _rid_windows(cur: DbCursor, q: SearchQuery, cursor: Cursor | None, limit: in
 _CORRELATED = re.compile(r"\br\.")
 
 
-def _index_page(
-    cur: DbCursor, q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int
-) -> list[Row] | None:
+def index_page_select(
+    q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int, dialect: Dialect
+) -> SQL | None:
     """PostgreSQL, no `_sort`, one positive index condition, no compartment, no access
-    restriction: the page's rids are taken from the index alone (`DISTINCT rid … ORDER BY rid
+    restriction: the page's rids are taken from the index alone (`… GROUP BY rid ORDER BY rid
     LIMIT n`, an index-only scan), then only those resources are read. Index rows exist only
     for the current, non-deleted versions of the parameter's own type, so no match is lost;
     the filter-driven plan would read every matching resource (13,000 Patients for a common
     family prefix at 1 M) to keep 21. None when the shape does not apply."""
-    if cur.dialect != "postgres" or q.sort or compartment is not None or q.restrict is not None:
+    if dialect != "postgres" or q.sort or compartment is not None or q.restrict is not None:
         return None
     if len(q.types) != 1 or len(q.conditions) != 1 or not isinstance(q.conditions[0], Leaf):
         return None
@@ -194,7 +195,7 @@ def _index_page(
         f"SELECT r.rid, r.rtype, r.id, r.content FROM resources r WHERE r.rid IN ({page})"
         f" AND r.deleted = 0 AND r.rtype = ? ORDER BY r.rid{order}"
     )
-    return cur.fetchall(full, [*args, *([cursor.rid] if cursor else []), limit, q.types[0]])
+    return full, [*args, *([cursor.rid] if cursor else []), limit, q.types[0]]
 
 
 def fetch_page(
@@ -205,9 +206,9 @@ def fetch_page(
     dialect = cur.dialect
     drv = _driver(q)
     if drv is None:
-        rows = _index_page(cur, q, compartment, cursor, limit)
-        if rows is not None:
-            return rows
+        from_index = index_page_select(q, compartment, cursor, limit, dialect)
+        if from_index is not None:
+            return cur.fetchall(*from_index)
     if drv is None and dialect == "sqlite" and _rid_ordered(q, compartment):
         return _rid_windows(cur, q, cursor, limit)
     if drv is None:
