@@ -11,6 +11,7 @@ below it reads tokens or headers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 # Who the caller is (`Context.kind`).
@@ -55,11 +56,16 @@ class Context:
 
     @classmethod
     def system(cls) -> Context:
-        return cls()
+        """The server itself: one shared, immutable instance (made on every request before)."""
+        return _SYSTEM
 
     @property
     def is_system(self) -> bool:
         return self.kind == SYSTEM
+
+
+# attributes read-only: the instance is shared by every caller
+_SYSTEM = Context(attributes=MappingProxyType({}))  # type: ignore[arg-type]
 
 
 class Guard(Protocol):
