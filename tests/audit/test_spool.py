@@ -112,3 +112,33 @@ def test_without_a_spool_a_read_waits_for_its_commit(db_url: str):
     finally:
         recorder.close()
         backend.close()
+
+
+def test_a_forked_process_writes_its_own_journal(db_url: str, tmp_path: Path):
+    """A worker forked after the recorder was made journals into a file of its own (the
+    inherited descriptor and lock are the parent's); its lines are shipped once."""
+    import os
+
+    spool = tmp_path / "spool"
+    backend = open_backend(db_url)
+    recorder = AuditRecorder(backend, spool=spool)
+    recorder.spool.every = 3600
+    try:
+        recorder.record(Access(GP, "read", "Observation", "parent", 200))
+        pid = os.fork()
+        if pid == 0:  # the child: one record, then gone without shipping
+            try:
+                recorder.record(Access(GP, "read", "Observation", "child", 200))
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        journals = sorted(spool.glob("*.spool"))
+        assert len(journals) == 2
+        assert sum(p.read_bytes().count(b"\n") for p in journals) == 2
+        recorder.spool._adopted_at = 0
+        recorder.flush()
+        recorder.flush()
+        assert count(backend) == 2
+    finally:
+        recorder.close()
+        backend.close()

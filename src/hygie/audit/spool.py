@@ -89,6 +89,7 @@ class Spool:
         self._lock = threading.Lock()  # appends and rotation
         self._ship_lock = threading.Lock()  # one shipping at a time in this process
         self._fd, self._name = self._open()
+        self._pid = os.getpid()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,6 +99,8 @@ class Spool:
     def append(self, row: Sequence[Any]) -> None:
         """The record is in the journal when this returns (one write(2), O_APPEND)."""
         line = orjson.dumps(row) + b"\n"
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._lock:
             if self._fd < 0:
                 raise RuntimeError("the audit spool is closed")
@@ -106,6 +109,17 @@ class Spool:
                 raise OSError(f"audit spool: wrote {written} of {len(line)} bytes")
         if self._thread is None:
             self._start()
+
+    def _after_fork(self) -> None:
+        """A forked child has its own journal and shipper (the inherited descriptor, and its
+        lock, are the parent's; the parent's shipper thread did not survive the fork)."""
+        self._lock = threading.Lock()
+        self._ship_lock = threading.Lock()
+        self._fd, self._name = self._open()
+        self._pid = os.getpid()
+        self._thread = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
 
     def _open(self) -> tuple[int, str]:
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
