@@ -170,6 +170,8 @@ class Spool:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its process is alive and ships it
+                if os.fstat(fd).st_nlink == 0:
+                    continue  # another process adopted it meanwhile (shipped, then deleted)
                 count += self._ship_file(path.name, own=False)
                 if self._fully_shipped(path.name):
                     self._forget(path.name)
