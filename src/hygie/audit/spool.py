@@ -228,8 +228,8 @@ class Spool:
             old_fd, old_name = self._fd, self._name
             if self._fully_shipped(old_name):
                 self._fd, self._name = self._open()
+                self._forget(old_name)  # deleted while still locked: never adopted
                 os.close(old_fd)
-                self._forget(old_name)
 
     def _forget(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -256,6 +256,6 @@ class Spool:
             return
         with self._lock:
             fd, self._fd = self._fd, -1
+            if self._fully_shipped(self._name):
+                self._forget(self._name)  # deleted while still locked: never adopted
             os.close(fd)
-        if self._fully_shipped(self._name):
-            self._forget(self._name)
