@@ -142,3 +142,28 @@ def test_a_forked_process_writes_its_own_journal(db_url: str, tmp_path: Path):
     finally:
         recorder.close()
         backend.close()
+
+
+def test_a_shipped_journal_is_replaced_past_its_size_limit(
+    db_url: str, tmp_path: Path, monkeypatch
+):
+    from hygie.audit import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "ROTATE_BYTES", 200)
+    spool = tmp_path / "spool"
+    backend = open_backend(db_url)
+    recorder = AuditRecorder(backend, spool=spool)
+    recorder.spool.every = 3600
+    try:
+        first = recorder.spool._name
+        for n in range(5):
+            recorder.record(Access(GP, "read", "Observation", f"o{n}", 200))
+        recorder.flush()  # ships the 5 lines, then the journal is over 200 bytes: replaced
+        assert recorder.spool._name != first and not (spool / first).exists()
+        recorder.record(Access(GP, "read", "Observation", "after", 200))
+        recorder.flush()
+        assert count(backend) == 6
+        assert [p.name for p in spool.glob("*.spool")] == [recorder.spool._name]
+    finally:
+        recorder.close()
+        backend.close()
