@@ -38,3 +38,14 @@ def test_a_posted_patient_finds_itself(repo: Repository) -> None:
     everything = repo.search(me, None, [], base="http://t/fhir", compartment=("Patient", pid))
     types = sorted(e["resource"]["resourceType"] for e in everything["entry"])
     assert types == ["Observation", "Patient"]
+
+
+def test_a_loaded_patient_without_id_is_in_its_own_compartment(repo: Repository) -> None:
+    """The bulk path (`hygie import` of resources without an id) chooses ids too."""
+    repo.load(Context.system(), [{"resourceType": "Patient", "name": [{"family": "Sans-Id"}]}])
+    with repo.backend.read() as cur:
+        rows = cur.fetchall(
+            "SELECT r.id, c.cid FROM compartment c JOIN resources r ON r.rid = c.rid"
+            " WHERE r.rtype = 'Patient' AND c.ctype = 'Patient'"
+        )
+    assert len(rows) == 1 and rows[0][0] == rows[0][1]

@@ -73,7 +73,7 @@ def store_batch(cur: Cursor, prepared: list[Prepared], now: int) -> int:
             resource_rows.append(
                 (key, p.rtype, rid, now, "PUT" if p.resource.get("id") else "POST", p.hash, content)
             )
-            _collect(index_rows, key, p.index)
+            _collect(index_rows, key, p.index_for(rid))
         cur.executemany(
             "INSERT INTO resources (rid, rtype, id, version, last_updated, deleted, method, hash,"
             " content) VALUES (?, ?, ?, 1, ?, 0, ?, ?, ?)",

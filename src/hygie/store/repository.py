@@ -97,7 +97,7 @@ def _to_stored(row: tuple[Any, ...]) -> Stored:
 class Prepared:
     """A resource made ready for storage outside the lock: checked, hashed, indexed."""
 
-    __slots__ = ("resource", "rtype", "hash", "index", "ctx")
+    __slots__ = ("resource", "rtype", "hash", "index", "indexed_id", "ctx")
 
     def __init__(self, resource: dict[str, Any]) -> None:
         self.resource = resource
@@ -105,6 +105,12 @@ class Prepared:
         self.rtype: str = resource["resourceType"]
         self.hash = content_hash(resource)
         self.index = search.extract(resource)
+        self.indexed_id: str | None = resource.get("id")  # serialize() replaces the id
+
+    def index_for(self, rid: str) -> dict[str, list[tuple]]:
+        """The index rows under the id the resource is stored with: they were extracted
+        before a create chose it (a Patient belongs to its own compartment by its id)."""
+        return search.with_own_id(self.rtype, self.index, self.indexed_id, rid)
 
     def serialize(self, rid: str, version: int, lu_instant: str) -> bytes:
         """Compact JSON with resourceType, id and meta first and server meta set."""
@@ -451,7 +457,7 @@ class Repository:
     def _insert(self, cur: Cursor, p: Prepared, rid: str, method: str) -> WriteResult:
         self.enforcement.check_write(cur, p.ctx, "create", p.rtype, p.resource, lambda: None)
         self._run_hooks(cur, p, None)
-        index = search.with_own_id(p.rtype, p.index, p.resource.get("id"), rid)
+        index = p.index_for(rid)
         lu = self.clock.now()
         content = p.serialize(rid, 1, format_instant(lu))
         args = (p.rtype, rid, lu, method, p.hash, content.decode())
