@@ -54,9 +54,7 @@ def install_security(app: FhirApp) -> None:
                 )
         p = OpParams(req)
         count = min(p.integer("_count") or 50, 500)
-        recorder = repo.enforcement.recorder
-        if recorder is not None and hasattr(recorder, "flush"):
-            recorder.flush()  # this process's spooled reads first
+        repo.enforcement.flush()  # this process's spooled reads first
         bundle = access_log(
             repo.backend, patient, base=req.base, count=count, before=p.integer("before")
         )

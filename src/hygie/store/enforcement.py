@@ -47,6 +47,13 @@ class Enforcement:
         if self.recorder is not None:
             await self.recorder.arecord(access)
 
+    def flush(self) -> None:
+        """Records written asynchronously (the audit spool) into their tables now: before
+        reading the trail."""
+        flush = getattr(self.recorder, "flush", None)
+        if flush is not None:
+            flush()
+
     def record_denial(self, access: Access) -> None:
         """A refused attempt, recorded without waiting (the caller may hold the write lock)."""
         if self.recorder is not None:
