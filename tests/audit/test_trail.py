@@ -84,22 +84,75 @@ def test_a_failed_write_leaves_no_record(secured: Repository) -> None:
 
 def test_the_chain_detects_deleted_and_altered_records(secured: Repository) -> None:
     gp1 = world._pro("gp1")
-    for _ in range(5):
-        secured.read(gp1, "Observation", "obs-pa")
     backend = secured.backend
-    secured.enforcement.recorder.flush()
-    assert seal_all(backend, grace_us=0) >= 5
+    blocks = []
+    for _ in range(2):  # two sealed blocks
+        for _ in range(5):
+            secured.read(gp1, "Observation", "obs-pa")
+        secured.enforcement.recorder.flush()
+        blocks.append(seal_all(backend, grace_us=0))
+    assert blocks[0] >= 5 and blocks[1] == 5
     report = verify(backend)
-    assert report.ok and report.checked >= 5, report.problems
+    assert report.ok and report.checked >= 10, report.problems
+    with backend.read() as cur:
+        entries = cur.fetchall("SELECT first_seq, seq FROM audit_chain ORDER BY seq")
+    assert len(entries) == 2 and entries[1][0] == entries[0][1] + 1  # contiguous blocks
     with backend.write() as cur:
         cur.execute("DELETE FROM audit_event WHERE seq = 2")
         cur.execute("UPDATE audit_event SET actor = 'Practitioner/nobody' WHERE seq = 3")
     report = verify(backend)
     assert "audit record 2 was deleted" in report.problems
     assert "audit record 3 was altered" in report.problems
+    assert len(report.problems) == 2, report.problems
+    with backend.write() as cur:  # a record slipped into the sealed range
+        cur.execute(
+            "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
+            " content) SELECT 2, recorded, action, outcome, actor, purpose, patients, content"
+            " FROM audit_event WHERE seq = 4"
+        )
+    assert "audit record 2 was altered" in verify(backend).problems
     with backend.write() as cur:
-        cur.execute("DELETE FROM audit_chain WHERE seq = 4")
-    assert any("missing" in p for p in verify(backend).problems)
+        cur.execute("DELETE FROM audit_chain WHERE seq = ?", (entries[0][1],))
+    problems = verify(backend).problems
+    assert any("missing" in p for p in problems), problems
+    assert any("inside the sealed range but not sealed" in p for p in problems)
+    with backend.write() as cur:  # an entry's digests tampered with
+        cur.execute("UPDATE audit_chain SET digest = ? WHERE seq = ?", (bytes(160), entries[1][1]))
+    assert any("altered (hash mismatch)" in p for p in verify(backend).problems)
+
+
+def test_the_chain_keeps_verifying_entries_of_earlier_versions(secured: Repository) -> None:
+    """Entries of one number each (kinds `event` and `gap`, before blocks) stay verifiable and
+    blocks chain after them."""
+    from hygie.audit.chain import GENESIS, digest, link
+
+    backend = secured.backend
+    gp1 = world._pro("gp1")
+    for _ in range(3):
+        secured.read(gp1, "Observation", "obs-pa")
+    secured.enforcement.recorder.flush()
+    with backend.write() as cur:  # as the sealer of earlier versions wrote them
+        cur.execute("DELETE FROM audit_chain")
+        rows = cur.fetchall(
+            "SELECT seq, recorded, action, outcome, actor, purpose, patients, content"
+            " FROM audit_event ORDER BY seq"
+        )
+        prev = GENESIS
+        for row in rows:
+            prev = link(b"", prev, int(row[0]), "event", digest(row))
+            cur.execute(
+                "INSERT INTO audit_chain (seq, kind, digest, hash) VALUES (?, 'event', ?, ?)",
+                (int(row[0]), digest(row), prev),
+            )
+    secured.read(gp1, "Observation", "obs-pa")
+    secured.enforcement.recorder.flush()
+    assert seal_all(backend, grace_us=0) == 1
+    report = verify(backend)
+    assert report.ok, report.problems
+    assert report.checked == len(rows) + 1
+    with backend.write() as cur:
+        cur.execute("DELETE FROM audit_event WHERE seq = ?", (int(rows[0][0]),))
+    assert f"audit record {rows[0][0]} was deleted" in verify(backend).problems
 
 
 def test_rolled_back_numbers_become_sealed_gaps(secured: Repository) -> None:
@@ -121,9 +174,10 @@ def test_rolled_back_numbers_become_sealed_gaps(secured: Repository) -> None:
     report = verify(backend)
     assert report.ok, report.problems
     with backend.read() as cur:
-        kinds = [r[0] for r in cur.fetchall("SELECT kind FROM audit_chain ORDER BY seq")]
+        blobs = [bytes(r[0]) for r in cur.fetchall("SELECT digest FROM audit_chain")]
+    gaps = [b[i : i + 32] for b in blobs for i in range(0, len(b), 32) if not any(b[i : i + 32])]
     if backend.dialect == "postgres":  # SQLite never skips a number
-        assert "gap" in kinds
+        assert gaps  # the rolled-back number, sealed as a gap
 
 
 def _access(ctx):

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from hygie.audit.events import compact, patients_of
-from hygie.audit.schema import audit_ddl
+from hygie.audit.schema import audit_ddl, upgrade
 from hygie.audit.spool import Spool
 from hygie.store.base import Backend, Cursor
 from hygie.store.context import Access
@@ -67,10 +67,11 @@ class AuditRecorder:
         self.flushers = flushers or (4 if backend.dialect == "postgres" else 1)
         self.clock = MicroClock()
         backend.create_schema(audit_ddl(backend.dialect))
+        upgrade(backend)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self.spool = Spool(backend, spool, insert_rows) if spool is not None else None
+        self.spool = Spool(backend, spool, insert_batch) if spool is not None else None
 
     # -- the Recorder protocol ----------------------------------------------------------------
     def record(self, access: Access, cur: Cursor | None = None) -> None:
@@ -175,34 +176,80 @@ class AuditRecorder:
             t.join(timeout=10)
 
 
-def insert_rows(cur: Cursor, rows: list[Row]) -> None:
-    """Insert records; each gets the next number of the audit sequence (PostgreSQL: taken in
-    one round trip for the batch; a rolled-back transaction leaves a gap the sealer records)."""
-    links = []
+def _next_seqs(cur: Cursor, count: int) -> list[int]:
+    """The next `count` numbers of the audit sequence, for records inserted by this transaction
+    (PostgreSQL: taken in one round trip; a rolled-back transaction leaves a gap the sealer
+    records)."""
     if cur.dialect == "postgres":
-        seqs = [
+        return [
             int(r[0])
             for r in cur.fetchall(
                 "SELECT nextval(pg_get_serial_sequence('audit_event', 'seq'))"
                 " FROM generate_series(1, ?)",
-                (len(rows),),
+                (count,),
             )
         ]
-    else:
-        # the single writer holds the lock: the next numbers are ours (AUTOINCREMENT's
-        # counter, which never goes back even if the newest record was deleted)
-        top = cur.fetchone(
-            "SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = 'audit_event'"
-            " UNION ALL SELECT MAX(seq) FROM audit_event)"
-        )
-        first = int(top[0] or 0) + 1 if top else 1
-        seqs = list(range(first, first + len(rows)))
+    # the single writer holds the lock: the next numbers are ours (AUTOINCREMENT's counter,
+    # which never goes back even if the newest record was deleted)
+    top = cur.fetchone(
+        "SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = 'audit_event'"
+        " UNION ALL SELECT MAX(seq) FROM audit_event)"
+    )
+    first = int(top[0] or 0) + 1 if top else 1
+    return list(range(first, first + count))
+
+
+def insert_rows(cur: Cursor, rows: list[Row]) -> None:
+    """Insert records (Python tuples: a write's own record); each gets the next number."""
+    seqs = _next_seqs(cur, len(rows))
     cur.executemany(
         "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
         " content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(seq, *row[:7]) for seq, row in zip(seqs, rows, strict=True)],
     )
+    links = []
     for seq, row in zip(seqs, rows, strict=True):
         links.extend((p, seq) for p in row[7])
     if links:
         cur.executemany("INSERT INTO audit_patient (patient, seq) VALUES (?, ?)", links)
+
+
+# The records of a spool batch, given as ONE JSON array of rows, inserted by one statement per
+# table: the database parses the batch (no Python work per record, and one round trip, or with
+# SQLite one step of the statement, where executemany would release and retake the GIL once per
+# row, stalling the event loop's thread at each hand-over).
+_BATCH_SQL = {
+    "sqlite": (
+        "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
+        " content) SELECT ? + key, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
+        " json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
+        " json_extract(value, '$[6]') FROM json_each(?)",
+        "INSERT INTO audit_patient (patient, seq) SELECT p.value, ? + r.key"
+        " FROM json_each(?) AS r, json_each(r.value, '$[7]') AS p",
+    ),
+    "postgres": (
+        "INSERT INTO audit_event (seq, recorded, action, outcome, actor, purpose, patients,"
+        " content) SELECT s.seq, (r.v->>0)::bigint, r.v->>1, (r.v->>2)::int, r.v->>3,"
+        " r.v->>4, r.v->>5, r.v->>6"
+        " FROM json_array_elements(CAST(? AS json)) WITH ORDINALITY AS r(v, n)"
+        " JOIN unnest(CAST(? AS bigint[])) WITH ORDINALITY AS s(seq, n) USING (n)",
+        "INSERT INTO audit_patient (patient, seq) SELECT p.p, s.seq"
+        " FROM json_array_elements(CAST(? AS json)) WITH ORDINALITY AS r(v, n)"
+        " JOIN unnest(CAST(? AS bigint[])) WITH ORDINALITY AS s(seq, n) USING (n)"
+        " CROSS JOIN LATERAL json_array_elements_text(r.v->7) AS p(p)",
+    ),
+}
+
+
+def insert_batch(cur: Cursor, batch: bytes, count: int) -> None:
+    """Insert `count` records given as one JSON array of rows (spool lines, checked to parse)."""
+    seqs = _next_seqs(cur, count)
+    events, patients = _BATCH_SQL[cur.dialect]
+    text = batch.decode()
+    if cur.dialect == "postgres":
+        cur.execute(events, (text, seqs))
+        cur.execute(patients, (text, seqs))
+    else:  # SQLite's numbers are consecutive: the first one and json_each's array index
+        cur.execute(events, (seqs[0], text))
+        cur.execute(patients, (seqs[0], text))

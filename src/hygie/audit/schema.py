@@ -3,7 +3,7 @@ patient's access log) and the hash chain (`audit_chain`, written by the sealer, 
 
 from __future__ import annotations
 
-from hygie.store.base import Dialect
+from hygie.store.base import Backend, Dialect
 
 
 def audit_ddl(dialect: Dialect) -> list[str]:
@@ -27,6 +27,19 @@ def audit_ddl(dialect: Dialect) -> list[str]:
         )""",
         "CREATE TABLE IF NOT EXISTS audit_patient (patient TEXT NOT NULL, seq BIGINT NOT NULL,"
         " PRIMARY KEY (patient, seq))",
+        # one entry per sealed block of numbers first_seq..seq (chain.py)
         f"CREATE TABLE IF NOT EXISTS audit_chain (seq BIGINT PRIMARY KEY, kind TEXT NOT NULL,"
-        f" digest {blob} NOT NULL, hash {blob} NOT NULL)",
+        f" digest {blob} NOT NULL, hash {blob} NOT NULL, first_seq BIGINT)",
     ]
+
+
+def upgrade(backend: Backend) -> None:
+    """Databases created before the block chain get its column (entries of earlier versions
+    keep first_seq NULL: one number each)."""
+    if backend.dialect == "postgres":
+        backend.create_schema(["ALTER TABLE audit_chain ADD COLUMN IF NOT EXISTS first_seq BIGINT"])
+        return
+    with backend.read() as cur:
+        columns = {r[1] for r in cur.fetchall("PRAGMA table_info(audit_chain)")}
+    if "first_seq" not in columns:
+        backend.create_schema(["ALTER TABLE audit_chain ADD COLUMN first_seq BIGINT"])

@@ -74,13 +74,13 @@ class Spool:
         self,
         backend: Backend,
         directory: Path,
-        insert: Callable[[Cursor, list[Any]], None],
+        insert: Callable[[Cursor, bytes, int], None],
         *,
         every: float | None = None,
     ) -> None:
         self.backend = backend
         self.directory = directory
-        self.insert = insert  # (cursor, rows): recorder.insert_rows
+        self.insert = insert  # (cursor, JSON array of rows, count): recorder.insert_batch
         # how often the shipper runs (HYGIE_AUDIT_SHIP_EVERY, seconds): the delay before a
         # read's record is in audit_event; longer means larger, cheaper batches
         self.every = every or float(os.environ.get("HYGIE_AUDIT_SHIP_EVERY", "0.2"))
@@ -205,22 +205,24 @@ class Spool:
                 if own and offset >= ROTATE_BYTES:
                     self._rotate()
                 return count
-            rows = []
-            for line in data[:end].splitlines():
-                try:
-                    rows.append(orjson.loads(line))
-                except orjson.JSONDecodeError:  # a torn line (a crash mid-write): skipped
-                    log.error("audit spool %s: unreadable line at offset %d skipped", name, offset)
+            batch, n = _batch(data[:end], name, offset)
             new = offset + end
 
-            def job(cur: Cursor, rows: list[Any] = rows, new: int = new) -> None:
-                if rows:
-                    self.insert(cur, rows)
+            def job(cur: Cursor, batch: bytes = batch, n: int = n, new: int = new) -> bool:
+                # shipped by another process meanwhile (its $access-log flush, an adopter)?
+                # the offset is checked under the row's lock: the lines are shipped once
+                lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
+                row = cur.fetchone(f"SELECT shipped FROM audit_spool WHERE name = ?{lock}", (name,))
+                if (int(row[0]) if row else 0) != offset:
+                    return False
+                if n:
+                    self.insert(cur, batch, n)
                 cur.execute("DELETE FROM audit_spool WHERE name = ?", (name,))
                 cur.execute("INSERT INTO audit_spool (name, shipped) VALUES (?, ?)", (name, new))
+                return True
 
-            self.backend.run_write(job)
-            count += len(rows)
+            if self.backend.run_write(job):
+                count += n
 
     def _rotate(self) -> None:
         """A new journal for this process; the old one (fully shipped) is deleted."""
@@ -259,3 +261,20 @@ class Spool:
             if self._fully_shipped(self._name):
                 self._forget(self._name)  # deleted while still locked: never adopted
             os.close(fd)
+
+
+def _batch(lines: bytes, name: str, offset: int) -> tuple[bytes, int]:
+    """Journal lines as one JSON array of rows, and how many; checked here (orjson, once for
+    the batch) so that the database is never handed an unreadable record."""
+    batch = b"[" + lines.rstrip(b"\n").replace(b"\n", b",") + b"]"
+    try:
+        return batch, len(orjson.loads(batch))
+    except orjson.JSONDecodeError:  # a torn line (a crash mid-write): skipped, the rest kept
+        good = []
+        for line in lines.splitlines():
+            try:
+                orjson.loads(line)
+                good.append(line)
+            except orjson.JSONDecodeError:
+                log.error("audit spool %s: unreadable line after offset %d skipped", name, offset)
+        return b"[" + b",".join(good) + b"]", len(good)
