@@ -208,7 +208,9 @@ class Spool:
             batch, n = _batch(data[:end], name, offset)
             new = offset + end
 
-            def job(cur: Cursor, batch: bytes = batch, n: int = n, new: int = new) -> bool:
+            def job(
+                cur: Cursor, batch: bytes = batch, n: int = n, new: int = new, offset: int = offset
+            ) -> bool:
                 # shipped by another process meanwhile (its $access-log flush, an adopter)?
                 # the offset is checked under the row's lock: the lines are shipped once
                 lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
