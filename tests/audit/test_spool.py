@@ -167,3 +167,46 @@ def test_a_shipped_journal_is_replaced_past_its_size_limit(
     finally:
         recorder.close()
         backend.close()
+
+
+def test_two_shippers_of_one_journal_ship_each_line_once(db_url: str, tmp_path: Path):
+    """Two shippers racing on the same journal (the flock protocol forbids it; this is the
+    second line of defence): the offset is checked under the row's lock, no line twice."""
+    import threading
+
+    from hygie.audit.recorder import insert_batch
+    from hygie.audit.spool import Spool
+
+    backend = open_backend(db_url)
+    spool = tmp_path / "spool"
+    recorder = AuditRecorder(backend, spool=spool)
+    recorder.spool.every = 3600
+    other = Spool(backend, spool, insert_batch, every=3600)
+    try:
+        name = recorder.spool._name
+        errors: list[BaseException] = []
+
+        def ship(s: Spool) -> None:
+            try:
+                for _ in range(20):
+                    s._ship_file(name, own=s is recorder.spool)
+            except BaseException as exc:  # a unique-key race is retried by the next round
+                errors.append(exc)
+
+        for round_ in range(5):
+            for n in range(200):
+                access = Access(GP, "read", "Observation", f"o{round_}-{n}", 200)
+                recorder.record(access)
+            threads = [threading.Thread(target=ship, args=(s,)) for s in (recorder.spool, other)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        recorder.flush()
+        assert count(backend) == 1000
+        rows = backend.read_one("SELECT count(DISTINCT content) FROM audit_event")
+        assert rows[0] == 1000
+    finally:
+        other.close()
+        recorder.close()
+        backend.close()

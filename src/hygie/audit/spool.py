@@ -211,16 +211,21 @@ class Spool:
             def job(
                 cur: Cursor, batch: bytes = batch, n: int = n, new: int = new, offset: int = offset
             ) -> bool:
-                # shipped by another process meanwhile (its $access-log flush, an adopter)?
-                # the offset is checked under the row's lock: the lines are shipped once
+                # One shipper per journal is the rule (its owner holds the flock; an adopter
+                # takes it), and the offset is checked again under the row's lock here: were
+                # two shippers ever to race, each line would still be shipped once.
+                cur.execute(
+                    "INSERT INTO audit_spool (name, shipped) VALUES (?, 0)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (name,),
+                )
                 lock = " FOR UPDATE" if cur.dialect == "postgres" else ""
                 row = cur.fetchone(f"SELECT shipped FROM audit_spool WHERE name = ?{lock}", (name,))
-                if (int(row[0]) if row else 0) != offset:
+                if row is None or int(row[0]) != offset:
                     return False
                 if n:
                     self.insert(cur, batch, n)
-                cur.execute("DELETE FROM audit_spool WHERE name = ?", (name,))
-                cur.execute("INSERT INTO audit_spool (name, shipped) VALUES (?, ?)", (name, new))
+                cur.execute("UPDATE audit_spool SET shipped = ? WHERE name = ?", (new, name))
                 return True
 
             if self.backend.run_write(job):
