@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hygie.fhir.outcome import FhirError
-from hygie.rest.http import Request, Response, StreamedUpload
+from hygie.rest import negotiation
+from hygie.rest.http import Request, Response, StreamedUpload, json_body
 from hygie.rest.interactions import etag_version, resource_headers, write_response
 from hygie.rest.operations import INSTANCE, OpParams, json_response
 from hygie.services import records
@@ -34,7 +35,7 @@ from hygie.services.records.binary import (
     media_type,
     with_blob,
 )
-from hygie.store import Context
+from hygie.store import Context, WriteResult
 from hygie.store.blobs import BlobTooLarge
 
 if TYPE_CHECKING:
@@ -174,6 +175,31 @@ class RecordsOperations:
         )
         return Response(200, stored.content or b"", resource_headers(stored))
 
+    def route_document(self, method: str, seg: list[str], ctx: Context, req: Request) -> Any:
+        """PATCH / PUT of one fiche: a logical deletion written this way (PDSm) propagates to
+        the replaced fiches like `$logical-delete`; any other write takes the plain path."""
+        if method not in ("PATCH", "PUT") or len(seg) != 2 or seg[1].startswith(("$", "_")):
+            return None
+        return (lambda: self.write_document(ctx, req, method, seg[1]), False)
+
+    def write_document(self, ctx: Context, req: Request, method: str, rid: str) -> Response:
+        api = self.app.api
+        negotiation.request_format(req, patch=method == "PATCH")
+        stored = lifecycle.write_deleting(
+            self.repo,
+            ctx,
+            rid,
+            method,
+            json_body(req),
+            if_match=etag_version(req.header("if-match")),
+            base=req.base,
+        )
+        if stored is None:
+            if method == "PATCH":
+                return api.patch(ctx, req, "DocumentReference", rid)
+            return api.update(ctx, req, "DocumentReference", rid)
+        return write_response(req, WriteResult(stored, 200))
+
     def logical_delete(
         self, ctx: Context, req: Request, _t: str | None, rid: str | None
     ) -> Response:
@@ -210,6 +236,7 @@ def install_records(app: FhirApp, **kwargs: Any) -> RecordsOperations:
     service = records.install(app.repo, **kwargs)
     ops = RecordsOperations(app, service)
     app.router.type_routes["Binary"] = ops.route_binary
+    app.router.type_routes["DocumentReference"] = ops.route_document
     reg = app.router.operations
     reg.register("DocumentReference", "$visibility", INSTANCE, ops.visibility, ("POST",))
     reg.register("DocumentReference", "$logical-delete", INSTANCE, ops.logical_delete, ("POST",))

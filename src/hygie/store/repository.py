@@ -128,6 +128,9 @@ class Prepared:
         return orjson.dumps(out)
 
 
+SearchDefault = Callable[[Context, str, list[tuple[str, str]]], list[tuple[str, str]]]
+
+
 class Repository:
     """FHIR persistence semantics over a Backend. Every public call takes the caller's Context."""
 
@@ -137,6 +140,9 @@ class Repository:
         self.before_write: list[WriteHook] = []
         self.after_write: list[EventHook] = []
         self.bundle_handlers: list[Any] = []  # see store/bundle.py BundleHandler
+        # (ctx, rtype, params) -> params: a service's default conditions on searches of a type
+        # (the shared record leaves logically deleted fiches out unless asked for them)
+        self.search_defaults: list[SearchDefault] = []
         # the access policy and the audit trail, installed by the app (`hygie.access.install`,
         # `hygie.audit.install`); see store/enforcement.py
         self.enforcement = Enforcement()
@@ -666,6 +672,8 @@ class Repository:
         is written in it."""
         if rtype is not None:
             self.check_type(rtype)
+            for default in self.search_defaults:
+                params = default(ctx, rtype, params)
         self._guard(ctx, "search", rtype, None)
         enf = self.enforcement
         if not enf.enabled(ctx):

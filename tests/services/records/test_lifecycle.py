@@ -206,3 +206,72 @@ async def test_operations_over_http(app, client):
     pid = patient.split("/")[1]
     live = (await client.get(f"/fhir/DocumentReference?patient={pid}&isDeleted:not=true")).json()
     assert not live.get("entry")
+    # PDSm: a deleted fiche is no longer returned, unless the search asks for deleted ones
+    plain = (await client.get(f"/fhir/DocumentReference?patient={pid}")).json()
+    assert not plain.get("entry") and "isDeleted" in plain["link"][0]["url"]
+    count = (await client.get(f"/fhir/DocumentReference?patient={pid}&_summary=count")).json()
+    assert count["total"] == 0
+    deleted = (await client.get(f"/fhir/DocumentReference?patient={pid}&isDeleted=true")).json()
+    assert [e["resource"]["id"] for e in deleted["entry"]] == [rid]
+    compartment = (await client.get(f"/fhir/Patient/{pid}/DocumentReference")).json()
+    assert not compartment.get("entry")
+
+
+async def test_a_deletion_by_patch_or_put_propagates_to_replaced_fiches(app, client):
+    """PDSm's own form of the deletion (a PATCH, or a PUT, setting isDeleted and superseded)
+    deletes the fiches the deleted one replaced, in the same transaction, as $logical-delete."""
+    patient = add_cared_patient(app.repo)
+    v1 = publish(app.repo, patient)
+    v2 = publish(app.repo, patient, replaces=f"DocumentReference/{v1}")
+    v3 = publish(app.repo, patient, replaces=f"DocumentReference/{v2}")
+    ops = [
+        {"op": "replace", "path": "/status", "value": "superseded"},
+        {
+            "op": "add",
+            "path": "/extension",
+            "value": [{"url": documents.IS_DELETED_URL, "valueBoolean": True}],
+        },
+    ]
+    h = {"Content-Type": "application/json-patch+json"}
+    r = await client.patch(f"/fhir/DocumentReference/{v3}", json=ops, headers=h)
+    assert r.status_code == 200, r.text
+    assert documents.is_deleted(r.json()) and r.headers["etag"] == 'W/"2"'
+    for rid in (v1, v2):
+        old = app.repo.read(Context.system(), "DocumentReference", rid).resource()
+        assert documents.is_deleted(old), rid
+    # a PUT deleting a fiche does the same
+    w1 = publish(app.repo, patient)
+    w2 = publish(app.repo, patient, replaces=f"DocumentReference/{w1}")
+    doc = (await client.get(f"/fhir/DocumentReference/{w2}")).json()
+    doc["status"] = "superseded"
+    doc["extension"] = [{"url": documents.IS_DELETED_URL, "valueBoolean": True}]
+    r = await client.put(
+        f"/fhir/DocumentReference/{w2}",
+        json=doc,
+        headers={"Content-Type": "application/fhir+json", "If-Match": 'W/"1"'},
+    )
+    assert r.status_code == 200, r.text
+    old = app.repo.read(Context.system(), "DocumentReference", w1).resource()
+    assert documents.is_deleted(old)
+    # a stale If-Match: 412, and nothing written
+    x1 = publish(app.repo, patient)
+    x2 = publish(app.repo, patient, replaces=f"DocumentReference/{x1}")
+    h412 = {**h, "If-Match": 'W/"7"'}
+    r = await client.patch(f"/fhir/DocumentReference/{x2}", json=ops, headers=h412)
+    assert r.status_code == 412, r.text
+    for rid in (x1, x2):
+        doc = app.repo.read(Context.system(), "DocumentReference", rid).resource()
+        assert not documents.is_deleted(doc)
+    # a PATCH that deletes nothing takes the plain path
+    label = [
+        {
+            "op": "add",
+            "path": "/securityLabel",
+            "value": [
+                {"coding": [{"system": labels.DMP_VISIBILITY_SYSTEM, "code": labels.MASQUE_PS}]}
+            ],
+        }
+    ]
+    r = await client.patch(f"/fhir/DocumentReference/{x2}", json=label, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["securityLabel"][0]["coding"][0]["code"] == labels.MASQUE_PS

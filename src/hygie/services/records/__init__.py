@@ -18,6 +18,7 @@ from hygie.services.records.config import RecordsSettings
 from hygie.services.records.events import DocumentEvents
 from hygie.services.records.lifecycle import DocumentWriteHook
 from hygie.services.records.mhd import ProvideBundle
+from hygie.services.records.search_params import without_deleted
 from hygie.store import Repository
 from hygie.store.blobs import BlobStore, FileBlobStore, default_blob_dir
 from hygie.store.outbox import Dispatcher
@@ -50,6 +51,7 @@ def install(
         repo.before_write.append(DocumentWriteHook(repo, settings))
         repo.after_write.append(DocumentEvents())
         repo.bundle_handlers.append(provide)
+        repo.search_defaults.append(without_deleted)
     return Records(repo, provide.blobs, provide.settings, Dispatcher(repo.backend), provide)
 
 

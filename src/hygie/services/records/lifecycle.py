@@ -31,6 +31,7 @@ from hygie.services.records.config import RecordsSettings
 from hygie.services.records.mhd import PUBLICATION
 from hygie.store import Context, Repository, Stored
 from hygie.store.context import PATIENT, PRACTITIONER
+from hygie.store.repository import apply_json_patch
 
 MUTABLE = frozenset({"status", "securityLabel", "meta", "extension", "id"})
 LIFECYCLE_EXTENSIONS = frozenset({d.IS_DELETED_URL, d.IS_ARCHIVED_URL})
@@ -203,8 +204,6 @@ def _deletion_ops(doc: dict[str, Any], *, test_current: bool) -> list[dict[str, 
 def delete_document(repo: Repository, ctx: Context, rid: str, *, base: str) -> dict[str, Any]:
     """Logical deletion of a current fiche and, by propagation, of the fiches it replaced
     (PDSm "Suppression logique d'une fiche"), in one transaction."""
-    from hygie.store.bundle import BundleProcessor
-
     doc = repo.read(ctx, "DocumentReference", rid).resource()
     if d.is_deleted(doc):
         raise FhirError(404, f"DocumentReference/{rid} is deleted", "not-found")
@@ -215,7 +214,48 @@ def delete_document(repo: Repository, ctx: Context, rid: str, *, base: str) -> d
             "business-rule",
         )
     entries = [_patch_entry(rid, _deletion_ops(doc, test_current=True))]
-    seen = {rid}
+    _transaction(repo, ctx, entries + _replaced_deletions(repo, ctx, doc), base)
+    return repo.read(ctx, "DocumentReference", rid).resource()
+
+
+def write_deleting(
+    repo: Repository,
+    ctx: Context,
+    rid: str,
+    method: str,
+    body: Any,
+    *,
+    if_match: int | None,
+    base: str,
+) -> Stored | None:
+    """A PATCH or PUT of a fiche that deletes it logically (PDSm's own form of the deletion)
+    also deletes the fiches it replaced, in the same transaction, as `$logical-delete` does.
+    None when the write deletes nothing, or nothing needs to follow: the plain path writes it."""
+    current = repo.read(ctx, "DocumentReference", rid)
+    old = current.resource()
+    new = apply_json_patch(old, body) if method == "PATCH" else body
+    if not isinstance(new, dict) or not d.is_deleted(new) or d.is_deleted(old):
+        return None
+    follow = _replaced_deletions(repo, ctx, old)
+    if not follow:
+        return None
+    version = if_match if if_match is not None else current.version
+    request = {"method": method, "url": f"DocumentReference/{rid}", "ifMatch": f'W/"{version}"'}
+    if method == "PATCH":
+        first = _patch_entry(rid, body)
+        first["request"]["ifMatch"] = request["ifMatch"]
+    else:
+        first = {"resource": new, "request": request}
+    _transaction(repo, ctx, [first, *follow], base)
+    return repo.read(ctx, "DocumentReference", rid)
+
+
+def _replaced_deletions(
+    repo: Repository, ctx: Context, doc: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Deletion patches for the fiches `doc` replaced, and the ones they replaced, in turn."""
+    entries = []
+    seen = {str(doc.get("id"))}
     queue = [doc]
     while queue:
         for rel in queue.pop().get("relatesTo") or []:
@@ -234,9 +274,14 @@ def delete_document(repo: Repository, ctx: Context, rid: str, *, base: str) -> d
                 if not d.is_deleted(old):
                     entries.append(_patch_entry(old_id, _deletion_ops(old, test_current=False)))
                 queue.append(old)
+    return entries
+
+
+def _transaction(repo: Repository, ctx: Context, entries: list[dict[str, Any]], base: str) -> None:
+    from hygie.store.bundle import BundleProcessor
+
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     BundleProcessor(repo).process(ctx, bundle, base=base, handlers=False)
-    return repo.read(ctx, "DocumentReference", rid).resource()
 
 
 def set_visibility(

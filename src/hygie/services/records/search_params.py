@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hygie.search import custom
+from hygie.search import custom, registry
 from hygie.services.records.binary import BLOB_URL
 from hygie.services.records.documents import IS_ARCHIVED_URL, IS_DELETED_URL
 from hygie.services.records.mhd import DESIGNATION_TYPE_URL, SOURCE_ID_URL
@@ -97,3 +97,21 @@ def referenced(repo: Repository, sha256: str) -> bool:
         Context.system(), "Binary", [("blob", sha256), ("_summary", "count")], base=""
     )
     return bool(found.get("total"))
+
+
+def without_deleted(
+    ctx: Context, rtype: str, params: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A `Repository.search_defaults` hook: a logically deleted fiche is no longer returned
+    (PDSm "Suppression logique": the fiche and its document leave the shared record) unless the
+    search names `isDeleted` itself (`isDeleted=true` finds them, for the author's and the
+    patient's history). The condition shows in the Bundle's self link."""
+    if rtype != "DocumentReference":
+        return params
+    if any(name.split(":", 1)[0] == "isDeleted" for name, _ in params):
+        return params
+    if "isDeleted" not in registry.params_for(rtype):
+        custom.refresh()  # registered by another process since this one loaded its parameters
+        if "isDeleted" not in registry.params_for(rtype):
+            return params  # no publication yet: nothing can be deleted
+    return [*params, ("isDeleted:not", "true")]
