@@ -219,3 +219,125 @@ def test_patient_and_representative_launch(auth_repo, secure_live_server) -> Non
     auth = Browser.finish(chosen, APP_REDIRECT, verifier, state)
     assert exchange(iss, app, APP_REDIRECT, auth).json()["patient"] == kids[0].split("/")[1]
     b.close()
+
+
+def test_prompt_none_and_max_age(auth_repo, secure_live_server) -> None:
+    """OpenID Connect Core 3.1.2.1: prompt=none answers without any page (login_required when
+    nobody is signed in, interaction_required when a choice is needed); max_age forces a new
+    login when the last one is older; the ID token carries auth_time."""
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    pat = make_patient(auth_repo)
+    rep, _ = make_representative(auth_repo, children=2)
+    app = make_app(auth_repo)
+    base = secure_live_server()
+    iss = _issuer(base)
+    b = Browser(iss)
+
+    def error(r: httpx.Response) -> str:
+        assert r.status_code == 303, r.text
+        assert r.headers["location"].startswith(APP_REDIRECT + "?")
+        return parse_qs(urlsplit(r.headers["location"]).query)["error"][0]
+
+    r, _, _ = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, prompt="none")
+    assert error(r) == "login_required"
+    r, _, _ = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, prompt="none login")
+    assert error(r) == "invalid_request"
+    r, _, _ = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, max_age="soon")
+    assert error(r) == "invalid_request"
+    auth = b.login(app, APP_REDIRECT, "openid patient/*.rs", base, pat.username, PASSWORD)
+    first = exchange(iss, app, APP_REDIRECT, auth).json()
+    jwks = KeySet.import_key_set(httpx.get(f"{iss}/auth/jwks").json())
+    auth_time = jwt.decode(first["id_token"], jwks).claims["auth_time"]
+    # signed in: prompt=none gives a code without a page
+    r, verifier, state = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, prompt="none")
+    silent = exchange(iss, app, APP_REDIRECT, Browser.finish(r, APP_REDIRECT, verifier, state))
+    assert jwt.decode(silent.json()["id_token"], jwks).claims["auth_time"] == auth_time
+    # a generous max_age keeps the session; a login older than max_age asks again
+    r, verifier, state = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, max_age="3600")
+    Browser.finish(r, APP_REDIRECT, verifier, state)
+    time.sleep(1.1)
+    r, _, _ = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, max_age="0")
+    assert r.status_code == 200 and "Connexion" in r.text
+    r, _, _ = b.start(app, APP_REDIRECT, "openid patient/*.rs", base, max_age="0", prompt="none")
+    assert error(r) == "login_required"
+    b.close()
+    # a representative of two children must choose: prompt=none cannot
+    b = Browser(iss)
+    b.login(app, APP_REDIRECT, "openid", base, rep.username, PASSWORD)
+    r, _, _ = b.start(app, APP_REDIRECT, "launch/patient patient/*.rs", base, prompt="none")
+    assert error(r) == "interaction_required"
+    b.close()
+
+
+def test_practitioner_standalone_launch_picks_a_patient_of_the_care_team(
+    auth_repo, secure_live_server
+) -> None:
+    """SMART standalone launch with `launch/patient` by a professional: after the login, a
+    picker lists the patients of their care team (found by name), and only those; the token
+    carries the chosen patient."""
+    from hygie.auth import identities
+    from hygie.store import Context
+    from tests.auth.browser import hidden
+
+    acc = make_practitioner(auth_repo)
+    cared = [
+        identities.create_patient(auth_repo, "Durand", "Alice", "1970-02-03", "female"),
+        identities.create_patient(auth_repo, "Durand", "Bruno", "1972-05-06", "male"),
+        identities.create_patient(auth_repo, "Martin", "Chloé", "1980-07-08", "female"),
+    ]
+    stranger = identities.create_patient(auth_repo, "Durand", "Denis", "1975-01-01", "male")
+    for p in cared:
+        auth_repo.create(
+            Context.system(),
+            {
+                "resourceType": "CareTeam",
+                "status": "active",
+                "subject": {"reference": p},
+                "participant": [{"member": {"reference": acc.fhir_user}}],
+            },
+        )
+    app = make_app(auth_repo)
+    base = secure_live_server()
+    iss = _issuer(base)
+    b = Browser(iss)
+    scope = "openid launch/patient patient/*.rs"
+    r, verifier, state = b.start(app, APP_REDIRECT, scope, base)
+    r = b.password(r, acc.username, PASSWORD)
+    page = b.totp(r, fresh_totp(acc.totp_secret))
+    assert page.status_code == 200 and "Pour quel patient" in page.text, page.text
+    assert "DURAND Alice — née le 1970-02-03" in page.text
+    assert "MARTIN Chloé" in page.text and "Denis" not in page.text  # not in the care team
+    found = b.http.post(
+        f"{iss}/auth/patient",
+        data={"rid": hidden(page.text, "rid"), "csrf": hidden(page.text, "csrf"), "name": "durand"},
+    )
+    assert "DURAND Bruno" in found.text and "MARTIN" not in found.text
+    # a patient outside the care team cannot be chosen, even by a forged form
+    forged = b.http.post(
+        f"{iss}/auth/patient",
+        data={
+            "rid": hidden(page.text, "rid"),
+            "csrf": hidden(page.text, "csrf"),
+            "patient": stranger,
+        },
+    )
+    assert forged.status_code != 303
+    chosen = b.http.post(
+        f"{iss}/auth/patient",
+        data={
+            "rid": hidden(page.text, "rid"),
+            "csrf": hidden(page.text, "csrf"),
+            "patient": cared[1],
+        },
+    )
+    tok = exchange(iss, app, APP_REDIRECT, Browser.finish(chosen, APP_REDIRECT, verifier, state))
+    assert tok.status_code == 200, tok.text
+    assert tok.json()["patient"] == cared[1].split("/")[1]
+    bearer = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+    assert httpx.get(f"{base}/{cared[1]}", headers=bearer).status_code == 200
+    # signed in already: prompt=none cannot choose for them
+    r, _, _ = b.start(app, APP_REDIRECT, scope, base, prompt="none")
+    assert r.status_code == 303 and "error=interaction_required" in r.headers["location"]
+    b.close()

@@ -170,6 +170,7 @@ class AccessPolicy:
             ctx.actor,
             ctx.scopes,
             ctx.profession,
+            ctx.rpps,  # contained authors are known by their RPPS
             ctx.auth_level,
             ctx.patient,
             ctx.represented,
@@ -205,7 +206,7 @@ class AccessPolicy:
         if rtype in patient_only and _ids({ctx.patient or ""}).isdisjoint(patients):
             return False
         labels = labels_of(resource)
-        author = rtype == "DocumentReference" and self.is_author(ctx, resource)
+        author = rtype == "DocumentReference" and self.is_author(ctx, resource, contained=True)
         if labels & hidden_labels(ctx.kind) and not (ctx.kind == PRACTITIONER and author):
             return False
         free = self.config.reference_types
@@ -225,8 +226,8 @@ class AccessPolicy:
 
     def is_author(self, ctx: Context, doc: dict[str, Any], *, contained: bool = False) -> bool:
         """Is the practitioner an author of the document: named (Practitioner/me), through one
-        of their PractitionerRoles, or (`contained`, for writes) as a contained Practitioner
-        carrying their RPPS. The row filter knows the first two only, so reads use those."""
+        of their PractitionerRoles, or (`contained`) as a contained Practitioner carrying their
+        RPPS (the row filter knows it by the `author-identifier` index, author_param.py)."""
         if ctx.kind != PRACTITIONER:
             return False
         refs = authors_of(doc)

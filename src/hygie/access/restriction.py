@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from hygie.access import author_param
+from hygie.access.author_param import identifier_values
 from hygie.access.config import AccessConfig
 from hygie.access.labels import (
     DMP_VISIBILITY_SYSTEM,
@@ -130,12 +132,21 @@ def build(
             if roles
             else ""
         )
+        contained, contained_args = "", []
+        if ctx.rpps:  # a contained author (PDSm's form), by the identifier index
+            values = identifier_values(ctx.rpps)
+            contained = (
+                " OR EXISTS (SELECT 1 FROM idx_token acc_i WHERE acc_i.rid = {a}.rid"
+                f" AND acc_i.param = ? AND acc_i.code IN ({_marks(len(values))}))"
+            )
+            contained_args = [author_param.KEY, *values]
         author_sql = (
-            " OR ({a}.rtype = 'DocumentReference' AND EXISTS (SELECT 1 FROM idx_reference acc_w"
+            " OR ({a}.rtype = 'DocumentReference' AND (EXISTS (SELECT 1 FROM idx_reference acc_w"
             " WHERE acc_w.rid = {a}.rid AND acc_w.param = ? AND ((acc_w.target_type = 'Practitioner'"
-            f" AND acc_w.target_id = ?){by_role})))"
+            f" AND acc_w.target_id = ?){by_role})){contained}))"
         )
         author_args = [_DOC_AUTHOR, ctx.actor.removeprefix("Practitioner/"), *roles]
+        author_args += contained_args
     if hidden:
         parts.append(
             "(NOT EXISTS (SELECT 1 FROM idx_token acc_l WHERE acc_l.rid = {a}.rid"

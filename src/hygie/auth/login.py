@@ -1,5 +1,6 @@
 """The authorization endpoint and its login pages: password, then a second factor (TOTP or
-WebAuthn) for professionals, an optional patient choice for representatives, then a code back
+WebAuthn) for professionals, the patient in context when the app asks for one (a representative
+of several patients, a professional: patient_picker.py), then a code back
 to the app (authorization code flow, PKCE S256 required).
 
 State between pages lives in `auth_requests` (one row per authorization request, 10 minutes),
@@ -21,6 +22,7 @@ import orjson
 
 from hygie.access import scopes as smart
 from hygie.auth import accounts, clients, events, tokens, totp, webauthn_ceremony
+from hygie.auth import patient_picker as picker
 from hygie.auth.accounts import Account
 from hygie.auth.webutil import (
     cookies,
@@ -113,22 +115,53 @@ class LoginFlow:
             "nonce": p.get("nonce"),
             "code_challenge": p["code_challenge"],
         }
-        # single sign-on: an existing provider session skips the login pages
+        # OpenID Connect Core 3.1.2.1: prompt (none | login; consent and select_account have
+        # nothing to show here: applications are registered by the operator) and max_age
+        prompt = set((p.get("prompt") or "").split())
+        if "none" in prompt and len(prompt) > 1:
+            return fail("invalid_request", "prompt=none cannot be combined with other values")
+        max_age = p.get("max_age")
+        if max_age is not None and not max_age.isdigit():
+            return fail("invalid_request", "max_age must be a number of seconds")
+        # single sign-on: an existing provider session skips the login pages, unless the
+        # client asks for a new login or the last one is older than max_age
         session = self.session(req)
+        account = accounts.by_id(self.backend, session["account"]) if session else None
+        if account is not None and account.disabled:
+            account = None
+        if session is not None and max_age is not None:
+            if time.time() - int(session["auth_time"]) > int(max_age):
+                account = None
+        if "none" in prompt:
+            if account is None:
+                return fail("login_required", "The user is not signed in (prompt=none)")
+            if self._needs_patient_choice(account, params["scope"]):
+                return fail("interaction_required", "The user must choose a patient")
         rid, csrf, binding = self._new_request(req, params)
         cookie = set_cookie(
             LOGIN_COOKIE, binding, secure=self.layer.secure_cookies(req), max_age=REQUEST_TTL
         )
-        if session is not None and p.get("prompt") != "login":
-            account = accounts.by_id(self.backend, session["account"])
-            if account is not None and not account.disabled:
-                resp = self.complete(
-                    req, rid, account, session["amr"], session["acr"], new_session=False
-                )
-                # the binding cookie too: a representative may still have a patient to choose
-                resp.cookies = [*(resp.cookies or []), cookie]
-                return resp
+        if account is not None and "login" not in prompt:
+            assert session is not None
+            resp = self.complete(
+                req, rid, account, session["amr"], session["acr"], new_session=False
+            )
+            # the binding cookie too: a representative may still have a patient to choose
+            resp.cookies = [*(resp.cookies or []), cookie]
+            return resp
         return self.login_page(rid, csrf, client.name, cookies=[cookie])
+
+    @staticmethod
+    def _needs_patient_choice(account: Account, scope: str) -> bool:
+        """A representative of several patients, or a professional asking for a patient in
+        context (SMART `launch/patient`: the picker of a standalone launch)."""
+        if account.kind == PRACTITIONER:
+            return "launch/patient" in smart.split(scope)
+        return (
+            account.kind == REPRESENTATIVE
+            and _wants_patient(scope)
+            and len(account.represented) > 1
+        )
 
     def login_page(
         self, rid: str, csrf: str, client_name: str | None, status: int = 200, **extra: Any
@@ -381,19 +414,35 @@ class LoginFlow:
         # the page's script follows the redirect itself
         return json({"redirect": resp.headers["Location"]}, 200) if resp.status == 303 else resp
 
-    # -- the patient in context (a representative of several patients chooses) ----------------
+    # -- the patient in context (a representative of several patients, a professional) --------
     def choose_patient(self, req: Request) -> Response:
         f = form(req)
         pend = self.pending(req, f.get("rid"), f.get("csrf"))
         if pend is None or pend["stage"] != "patient" or not pend["account"]:
             return self._expired()
         account = accounts.by_id(self.backend, pend["account"])
+        if account is None:
+            return self._expired()
         chosen = f.get("patient", "")
-        if account is None or chosen not in account.represented:
+        if not chosen:  # the name filter of the picker
+            return self._picker(pend["id"], pend["csrf"], account, f.get("name", ""))
+        if not picker.may_choose(self.layer.repo, account, chosen):
             return self._expired()
         session = self.session(req)
         amr, acr = (session["amr"], session["acr"]) if session else (["pwd"], tokens.ACR_PASSWORD)
         return self._issue_code(req, pend, account, amr, acr, chosen.split("/", 1)[1], [])
+
+    def _picker(self, rid: str, csrf: str, account: Account, name: str = "") -> Response:
+        patients, more = picker.shown(self.layer.repo, account, name)
+        return page(
+            "choose_patient.html",
+            rid=rid,
+            csrf=csrf,
+            patients=patients,
+            more=more,
+            query=name,
+            searchable=account.kind == PRACTITIONER,
+        )
 
     # -- completion ----------------------------------------------------------------------------
     def complete(
@@ -447,15 +496,10 @@ class LoginFlow:
         if row is None:
             return self._expired()
         pend = {"id": rid, "params": orjson.loads(row[0]), "csrf": row[1]}
-        requested = smart.split(pend["params"]["scope"])
-        wants_patient = "launch/patient" in requested or any(
-            s.startswith("patient/") for s in requested
-        )
-        if account.kind == REPRESENTATIVE and wants_patient and len(account.represented) > 1:
+        wants_patient = _wants_patient(pend["params"]["scope"])
+        if self._needs_patient_choice(account, pend["params"]["scope"]):
             self._update_request(rid, account=account.id, stage="patient")
-            resp = page(
-                "choose_patient.html", rid=rid, csrf=row[1], patients=list(account.represented)
-            )
+            resp = self._picker(rid, row[1], account)
             resp.cookies = set_cookies or None
             return resp
         patient = None
@@ -524,6 +568,11 @@ class LoginFlow:
             "auth_time": row[4],
             "id_hash": tokens.digest(sid),
         }
+
+
+def _wants_patient(scope: str) -> bool:
+    requested = smart.split(scope)
+    return "launch/patient" in requested or any(s.startswith("patient/") for s in requested)
 
 
 def grantable(

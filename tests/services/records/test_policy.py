@@ -152,3 +152,27 @@ def test_plain_transaction_creating_a_document_as_a_professional(world):
     new = rows[before[0] :]
     actions = [r[0] for r in new]
     assert "create" in actions and "read" in actions
+
+
+def test_a_contained_author_sees_the_document_hidden_from_professionals(world):
+    """PDSm's form: the author is a Practitioner contained in the fiche, with the IDNPS. The
+    row filter knows it (the `author-identifier` index) as the per-resource check does: the
+    author finds and reads the MASQUE_PS document, the colleague of the care team does not."""
+    repo, patient, _ = world
+    bundle = provide_bundle(patient, [pdf(500, "contained")], visibility=[labels.MASQUE_PS])
+    out = BundleProcessor(repo).process(pro("author", RPPS), bundle, base=BASE)
+    doc_id = out["entry"][1]["response"]["location"].split("/")[1]
+    doc = repo.read(Context.system(), "DocumentReference", doc_id).resource()
+    assert doc["contained"][0]["identifier"][0]["value"] == "8" + RPPS  # no server reference
+    assert not any(a["reference"].startswith("Practitioner/") for a in doc["author"])
+    author, colleague = pro("author", RPPS), pro("colleague", OTHER_RPPS)
+    assert doc_id in visible(repo, author, patient)
+    assert repo.read(author, "DocumentReference", doc_id).resource()["id"] == doc_id
+    count = repo.search(
+        author, "DocumentReference", [("patient", patient), ("_summary", "count")], base=BASE
+    )
+    assert count["total"] == len(visible(repo, author, patient))
+    assert doc_id not in visible(repo, colleague, patient)
+    with pytest.raises(FhirError) as hidden:
+        repo.read(colleague, "DocumentReference", doc_id)
+    assert hidden.value.status == 404

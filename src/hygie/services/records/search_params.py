@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hygie.access import author_param
 from hygie.search import custom, registry
 from hygie.services.records.binary import BLOB_URL
 from hygie.services.records.documents import IS_ARCHIVED_URL, IS_DELETED_URL
@@ -78,6 +79,7 @@ PARAMETERS = [
         f"{_ext('DocumentReference', IS_DELETED_URL)} | {_ext('List', IS_DELETED_URL)}",
         "PDSm logical deletion (isDeleted extension)",
     ),
+    author_param.PARAMETER,  # the access policy's index of contained authors
 ]
 
 
