@@ -46,6 +46,7 @@ def serve(
         from hygie.auth.install import prepare
 
         prepare(db)  # the authentication tables and the first signing key, once
+        _start_audit_shipper(db)
     mode = "OPEN: no authentication (development only)" if open_ else "tokens required"
     typer.echo(f"Hygie serving http://{host}:{port}/fhir  (database {_redact(db)}; {mode})")
     if server == "uvicorn":
@@ -67,6 +68,26 @@ def serve(
         log_level="warning",
         backlog=2048,
     ).serve()
+
+
+def _start_audit_shipper(db: str) -> None:
+    """One audit shipper process for the node (hygie.audit.shipper), unless
+    HYGIE_AUDIT_SHIPPER=thread or the database has no spool: the workers then only journal."""
+    from hygie.audit import spool_dir
+    from hygie.store import open_backend
+
+    if os.environ.get("HYGIE_AUDIT_SHIPPER", "process") != "process":
+        return
+    backend = open_backend(db)
+    try:
+        has_spool = spool_dir(backend) is not None
+    finally:
+        backend.close()
+    if has_spool:
+        from hygie.audit.shipper import supervise
+
+        os.environ["HYGIE_AUDIT_SHIPPER"] = "process"  # read by the workers (audit.install)
+        supervise(db)
 
 
 @app.command("import")

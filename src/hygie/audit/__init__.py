@@ -27,12 +27,20 @@ def install(
     else beside the database, see spool.py; None or "off": each read waits for a COMMIT)."""
     from hygie.audit.recorder import AuditRecorder
 
-    recorder = AuditRecorder(repo.backend, spool=spool_dir(repo.backend, spool))
+    # HYGIE_AUDIT_SHIPPER=process (set by `hygie serve`): one shipper process per node ships
+    # every worker's journal and seals (`hygie audit ship`, shipper.py); the workers only
+    # journal. A thread of the request process would take the GIL from the requests: measured,
+    # it halved the secure server's reads per second. Otherwise (a library use, the tests)
+    # this process ships and seals with threads of its own.
+    external = os.environ.get("HYGIE_AUDIT_SHIPPER", "thread") == "process"
+    recorder = AuditRecorder(
+        repo.backend, spool=spool_dir(repo.backend, spool), ship_in_process=not external
+    )
     repo.enforcement.recorder = recorder
     _listen_to_logins(recorder)
     if seal_every == "default":  # HYGIE_AUDIT_SEAL_EVERY seconds (0: only `hygie audit seal`)
         seal_every = float(os.environ.get("HYGIE_AUDIT_SEAL_EVERY", "1.0"))
-    if seal_every:
+    if seal_every and not (external and recorder.spool is not None):
         _start_sealer(recorder, float(seal_every))
     _close_with(repo, recorder)
     return recorder

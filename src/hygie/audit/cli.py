@@ -6,7 +6,9 @@ import typer
 
 from hygie.config import DEFAULT_DB
 
-audit_app = typer.Typer(help="The audit trail: verify its hash chain.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit trail: verify its hash chain, ship and seal records.", no_args_is_help=True
+)
 DbOption = typer.Option(
     DEFAULT_DB, "--db", help="Database URL: sqlite:///path.db or postgresql://…"
 )
@@ -72,5 +74,31 @@ def seal(db: str = DbOption) -> None:
     backend = _backend(db)
     try:
         typer.echo(f"{seal_all(backend)} chain entries added")
+    finally:
+        backend.close()
+
+
+@audit_app.command()
+def ship(
+    db: str = DbOption,
+    every: float = typer.Option(0.2, help="Seconds between shipping rounds."),
+    seal_every: float = typer.Option(1.0, help="Seconds between sealings (0: never)."),
+    parent: int = typer.Option(
+        0, help="Stop when this process is gone (hygie serve passes its own id)."
+    ),
+) -> None:
+    """Run the node's audit shipper: journaled read records of every server process of this
+    database into the audit tables, and the hash chain sealed (hygie serve starts it)."""
+    from hygie.audit import spool_dir
+    from hygie.audit.shipper import run
+    from hygie.store import open_backend
+
+    backend = open_backend(db)
+    directory = spool_dir(backend)
+    if directory is None:
+        backend.close()
+        raise typer.BadParameter("this database has no audit spool (in-memory, or spool off)")
+    try:
+        run(backend, directory, every=every, seal_every=seal_every, parent=parent or None)
     finally:
         backend.close()

@@ -59,6 +59,7 @@ class AuditRecorder:
         batch: int = 1000,
         flushers: int | None = None,
         spool: Path | None = None,
+        ship_in_process: bool = True,
     ) -> None:
         self.backend = backend
         self.batch = batch
@@ -71,7 +72,11 @@ class AuditRecorder:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self.spool = Spool(backend, spool, insert_batch) if spool is not None else None
+        self.spool = (
+            Spool(backend, spool, insert_batch, background=ship_in_process)
+            if spool is not None
+            else None
+        )
 
     # -- the Recorder protocol ----------------------------------------------------------------
     def record(self, access: Access, cur: Cursor | None = None) -> None:

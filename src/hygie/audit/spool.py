@@ -41,7 +41,9 @@ log = logging.getLogger("hygie.audit")
 
 SUFFIX = ".spool"
 ROTATE_BYTES = 16 * 1024 * 1024  # a fully shipped journal larger than this is replaced
+ROTATE_CHECK_BYTES = 1024 * 1024  # without a shipper thread: how often to look at rotation
 READ_CHUNK = 4 * 1024 * 1024  # lines shipped per transaction (at most, in bytes)
+TOMBSTONE_SECONDS = 3600  # how long the row of a deleted journal is kept (see _forget)
 ADOPT_EVERY = 5.0  # seconds between looks for the journals of dead processes
 
 
@@ -77,8 +79,14 @@ class Spool:
         insert: Callable[[Cursor, bytes, int], None],
         *,
         every: float | None = None,
+        background: bool = True,
+        journal: bool = True,
     ) -> None:
+        """`background`: this process ships its journal itself (a shipper thread); False when
+        a shipper process does it for every process of the node (`hygie audit ship`, started
+        by `hygie serve`). `journal`: False for that shipper process, which writes none."""
         self.backend = backend
+        self.background = background
         self.directory = directory
         self.insert = insert  # (cursor, JSON array of rows, count): recorder.insert_batch
         # how often the shipper runs (HYGIE_AUDIT_SHIP_EVERY, seconds): the delay before a
@@ -88,12 +96,14 @@ class Spool:
         backend.create_schema(spool_ddl(backend.dialect))
         self._lock = threading.Lock()  # appends and rotation
         self._ship_lock = threading.Lock()  # one shipping at a time in this process
-        self._fd, self._name = self._open()
+        self._fd, self._name = self._open() if journal else (-1, "")
         self._pid = os.getpid()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._adopted_at = 0.0
+        self._written = 0  # bytes appended to the current journal (rotation without a thread)
+        self._rotation_checked = 0
 
     # -- writing ------------------------------------------------------------------------------
     def append(self, row: Sequence[Any]) -> None:
@@ -107,8 +117,16 @@ class Spool:
             written = os.write(self._fd, line)
             if written != len(line):  # a full disk: never answer with a torn record
                 raise OSError(f"audit spool: wrote {written} of {len(line)} bytes")
-        if self._thread is None:
-            self._start()
+            self._written += written
+        if self.background:
+            if self._thread is None:
+                self._start()
+        elif self._written - self._rotation_checked >= ROTATE_CHECK_BYTES:
+            # shipped by the node's shipper process: replace the journal once it is large and
+            # fully shipped (looked at every ROTATE_CHECK_BYTES, one small query)
+            self._rotation_checked = self._written
+            if self._written >= ROTATE_BYTES and self._fully_shipped(self._name):
+                self._rotate()
 
     def _after_fork(self) -> None:
         """A forked child has its own journal and shipper (the inherited descriptor, and its
@@ -117,6 +135,7 @@ class Spool:
         self._ship_lock = threading.Lock()
         self._fd, self._name = self._open()
         self._pid = os.getpid()
+        self._written = self._rotation_checked = 0
         self._thread = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -149,12 +168,24 @@ class Spool:
         """Move the pending lines of this process (and of dead processes') into the audit
         tables now; returns how many records were shipped."""
         with self._ship_lock:
-            count = self._ship_file(self._name, own=True)
+            count = self._ship_file(self._name, own=True) if self._name else 0
             now = time.monotonic()
             if now - self._adopted_at > ADOPT_EVERY:
                 self._adopted_at = now
                 count += self._adopt()
             return count
+
+    def ship_all(self) -> int:
+        """The node's shipper process: every journal of the directory, live ones included (the
+        offset's compare-and-set keeps each line shipped once while their owner may flush
+        too); the journals of dead processes are deleted once shipped."""
+        count = 0
+        with self._ship_lock:
+            for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+                count += self._ship_file(path.name, own=False)
+            self._adopted_at = time.monotonic()
+            count += self._adopt()
+        return count
 
     def _adopt(self) -> int:
         count = 0
@@ -194,6 +225,8 @@ class Spool:
         path = self.directory / name
         while True:
             offset = self._shipped(name)
+            if offset < 0:  # a tombstone: shipped, then deleted
+                return count
             try:
                 with path.open("rb") as f:
                     f.seek(offset)
@@ -237,19 +270,34 @@ class Spool:
             old_fd, old_name = self._fd, self._name
             if self._fully_shipped(old_name):
                 self._fd, self._name = self._open()
+                self._written = self._rotation_checked = 0
                 self._forget(old_name)  # deleted while still locked: never adopted
                 os.close(old_fd)
 
     def _forget(self, name: str) -> None:
+        """Delete a fully shipped journal. Its row stays as a tombstone (shipped = minus the
+        time of deletion) for TOMBSTONE_SECONDS: a shipper that read the journal before it
+        was deleted must not find the offset gone (0) and ship it all again."""
         with contextlib.suppress(FileNotFoundError):
             (self.directory / name).unlink()
-        self.backend.run_write(
-            lambda cur: cur.execute("DELETE FROM audit_spool WHERE name = ?", (name,))
-        )
+        now = int(time.time())
+
+        def job(cur: Cursor) -> None:
+            cur.execute(
+                "INSERT INTO audit_spool (name, shipped) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET shipped = excluded.shipped",
+                (name, -now),
+            )
+            cur.execute(
+                "DELETE FROM audit_spool WHERE shipped < 0 AND shipped > ?",
+                (-(now - TOMBSTONE_SECONDS),),
+            )
+
+        self.backend.run_write(job)
 
     def close(self) -> None:
         """Ship everything, delete the journal, stop the shipper (a second call does nothing)."""
-        if self._fd < 0:
+        if self._fd < 0:  # closed already, or the shipper process's (no journal of its own)
             return
         self._stop.set()
         self._wake.set()
