@@ -165,6 +165,13 @@ class AccessPolicy:
             return restriction.build(
                 ctx, self.config, allowed, patient_only, visible, self._roles(ctx), self._dialect
             )
+        if ctx.kind == PRACTITIONER:
+            few = restriction.patient_scope(scope)
+            if few is not None and all(self.sees_any(ctx, frozenset({p})) for p in few):
+                # a search about a few visible patients: the filter names those, not the team
+                return restriction.build(
+                    ctx, self.config, allowed, patient_only, few, self._roles(ctx), self._dialect
+                )
         key = (
             ctx.kind,
             ctx.actor,

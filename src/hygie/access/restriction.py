@@ -9,6 +9,7 @@ inside (`acc_*`) never collide with the search's own (`r`, `t…`, `s`, `ref`, `
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -23,6 +24,8 @@ from hygie.access.labels import (
     MASQUE_PS,
 )
 from hygie.search.keys import param_key
+from hygie.search.paths import split_top
+from hygie.search.registry import params_for
 from hygie.store.context import (
     AUTH_MFA,
     NOTHING,
@@ -189,3 +192,69 @@ def targets(scope: SearchScope) -> frozenset[str]:
                 if v:
                     out.add(v)
     return frozenset(out)
+
+
+_NOT_NARROWED = ("_include", "_revinclude", "_has", "_list", "_query", "_filter")
+
+
+def patient_scope(scope: SearchScope) -> frozenset[str] | None:
+    """The patients EVERY match of this search belongs to (ids), when its own terms say so:
+    a `Patient/x/…` compartment search, or plain `patient` / `subject` (compartment
+    parameters of the type, or their Patient-only form) that name patients only. None when
+    anything could bring a resource from elsewhere (an include, a `_has`, a chain, a
+    modifier, a non-patient reference, several types).
+
+    The row filter of a professional then tests these few patients instead of the whole
+    care team (thousands, bound and parsed by every statement of the search): when they are
+    all visible, "in one of these patients' compartments" implies "in a visible patient's
+    compartment" and every match already is in one of them, so nothing more is shown and
+    nothing is lost."""
+    if len(scope.types) != 1:
+        return None
+    rtype = scope.types[0]
+    found: set[str] = set()
+    if scope.compartment is not None:
+        if scope.compartment[0] != "Patient":
+            return None
+        found.add(scope.compartment[1])
+    for key, value in scope.params:
+        code, _, modifier = key.partition(":")
+        if code.startswith(_NOT_NARROWED) or "." in code:
+            return None
+        if code not in ("patient", "subject"):
+            continue
+        if modifier not in ("", "Patient") or not _in_patient_compartment(rtype, code):
+            return None
+        ids = set()
+        for v in value.split(","):
+            v = v.strip()
+            if v.startswith("Patient/"):
+                v = v[8:]
+            if not v or "/" in v or ":" in v:  # another type, a version, an absolute URL
+                return None
+            ids.add(v)
+        found |= ids
+    return frozenset(found) or None
+
+
+@lru_cache(maxsize=512)
+def _in_patient_compartment(rtype: str, code: str) -> bool:
+    """Does a match of `code` put the resource in that patient's compartment: a compartment
+    parameter itself, or the Patient-only form of one (`Observation.patient` is
+    `Observation.subject.where(resolve() is Patient)`, `subject` being the compartment's)."""
+    params = params_for(rtype)
+    param = params.get(code)
+    if param is None:
+        return False
+    if "Patient" in param.compartments:
+        return True
+    own = _own_path(rtype, param.expression).replace(".where(resolve() is Patient)", "")
+    return bool(own) and any(
+        "Patient" in p.compartments and _own_path(rtype, p.expression) == own
+        for p in params.values()
+    )
+
+
+def _own_path(rtype: str, expression: str | None) -> str:
+    parts = [p for p in split_top(expression or "", "|") if p.startswith(f"{rtype}.")]
+    return parts[0] if len(parts) == 1 else ""
