@@ -170,7 +170,14 @@ class AccessPolicy:
             if few is not None and all(self.sees_any(ctx, frozenset({p})) for p in few):
                 # a search about a few visible patients: the filter names those, not the team
                 return restriction.build(
-                    ctx, self.config, allowed, patient_only, few, self._roles(ctx), self._dialect
+                    ctx,
+                    self.config,
+                    allowed,
+                    patient_only,
+                    few,
+                    self._roles(ctx),
+                    self._dialect,
+                    only=scope.types[0],
                 )
         key = (
             ctx.kind,

@@ -104,31 +104,49 @@ def build(
     visible: frozenset[str],
     roles: frozenset[str] | None = None,
     dialect: str = "sqlite",
+    only: str | None = None,
 ) -> Restriction:
-    """The row filter of a patient, a representative or a practitioner."""
+    """The row filter of a patient, a representative or a practitioner. `only`: the filter
+    will see rows of that one type only (a search without includes), so the clauses about
+    other types are decided here: a shorter statement (PostgreSQL plans it in a fraction of
+    the time the general filter takes)."""
+
+    def is_(types: frozenset[str] | set[str]) -> bool | None:
+        """Whether the row's type is in `types`: known when `only` is set, else None (SQL)."""
+        return None if only is None else only in types
+
     parts: list[str] = []
     args: list[Any] = []
     if allowed is not None:
-        if not allowed:
+        if not allowed or is_(allowed) is False:
             return NOTHING
-        parts.append(f"{{a}}.rtype IN ({_literals(allowed)})")
+        if is_(allowed) is None:
+            parts.append(f"{{a}}.rtype IN ({_literals(allowed)})")
     practitioner = ctx.kind == PRACTITIONER
-    free = config.reference_types | ({"Patient"} if practitioner else set())
-    sql, cargs = _in_compartment("acc_c", visible, dialect)
-    parts.append(f"({{a}}.rtype IN ({_literals(frozenset(free))}) OR {sql})")
-    args += cargs
-    if patient_only:
+    free = frozenset(config.reference_types | ({"Patient"} if practitioner else set()))
+    if not is_(free):
+        sql, cargs = _in_compartment("acc_c", visible, dialect)
+        parts.append(
+            sql if is_(free) is False else f"({{a}}.rtype IN ({_literals(free)}) OR {sql})"
+        )
+        args += cargs
+    if patient_only and is_(patient_only) is not False:
         own = (
             frozenset({ctx.patient[8:]})
             if (ctx.patient or "").startswith("Patient/")
             else frozenset()
         )
         sql, cargs = _in_compartment("acc_p", own, dialect)
-        parts.append(f"({{a}}.rtype NOT IN ({_literals(patient_only)}) OR {sql})")
+        parts.append(
+            sql
+            if is_(patient_only)
+            else f"({{a}}.rtype NOT IN ({_literals(patient_only)}) OR {sql})"
+        )
         args += cargs
     hidden = sorted(hidden_labels(ctx.kind))
     author_sql, author_args = "", []
-    if practitioner:
+    documents = is_({"DocumentReference"})
+    if practitioner and documents is not False:
         roles = sorted(roles or ())
         by_role = (
             f" OR (acc_w.target_type = 'PractitionerRole' AND acc_w.target_id IN ({_marks(len(roles))}))"
@@ -143,8 +161,9 @@ def build(
                 f" AND acc_i.param = ? AND acc_i.code IN ({_marks(len(values))}))"
             )
             contained_args = [author_param.KEY, *values]
+        is_document = "" if documents else "{a}.rtype = 'DocumentReference' AND "
         author_sql = (
-            " OR ({a}.rtype = 'DocumentReference' AND (EXISTS (SELECT 1 FROM idx_reference acc_w"
+            f" OR ({is_document}(EXISTS (SELECT 1 FROM idx_reference acc_w"
             " WHERE acc_w.rid = {a}.rid AND acc_w.param = ? AND ((acc_w.target_type = 'Practitioner'"
             f" AND acc_w.target_id = ?){by_role})){contained}))"
         )
@@ -158,19 +177,23 @@ def build(
         args += [DMP_VISIBILITY_SYSTEM, *hidden, *author_args]
     if practitioner:
         codes = config.allowed_documents(ctx.profession)
-        if codes is not None:
+        if codes is not None and documents is not False:
             match = (
                 "EXISTS (SELECT 1 FROM idx_token acc_m WHERE acc_m.rid = {a}.rid AND acc_m.param"
                 f" IN (?, ?) AND acc_m.code IN ({_marks(len(codes))}))"
                 if codes
                 else "1 = 0"
             )
-            parts.append(f"({{a}}.rtype <> 'DocumentReference' OR {match}{author_sql})")
+            other = "" if documents else "{a}.rtype <> 'DocumentReference' OR "
+            parts.append(f"({other}{match}{author_sql})")
             args += [*_DOC_CODES, *sorted(codes)] if codes else []
             args += author_args
         if ctx.auth_level != AUTH_MFA and config.sensitive:
-            parts.append(f"{{a}}.rtype NOT IN ({_literals(config.sensitive)})")
-    return Restriction(" AND ".join(parts), tuple(args))
+            if is_(config.sensitive):
+                return NOTHING
+            if is_(config.sensitive) is None:
+                parts.append(f"{{a}}.rtype NOT IN ({_literals(config.sensitive)})")
+    return Restriction(" AND ".join(parts) or "1 = 1", tuple(args))
 
 
 def targets(scope: SearchScope) -> frozenset[str]:
