@@ -55,7 +55,7 @@ def verify(
             report = run_verify(backend, progress=progress)
     finally:
         backend.close()
-    typer.echo(f"{report.checked} chain entries checked; head {report.head} {report.head_hash}")
+    typer.echo(f"{report.checked} records checked (sealed gaps included); head {report.head} {report.head_hash}")
     if report.unsealed:
         typer.echo(f"{report.unsealed} records not sealed yet")
     for problem in report.problems:
@@ -73,7 +73,7 @@ def seal(db: str = DbOption) -> None:
 
     backend = _backend(db)
     try:
-        typer.echo(f"{seal_all(backend)} chain entries added")
+        typer.echo(f"{seal_all(backend)} records sealed")
     finally:
         backend.close()
 
