@@ -46,7 +46,7 @@ def serve(
         from hygie.auth.install import prepare
 
         prepare(db)  # the authentication tables and the first signing key, once
-        _start_audit_shipper(db)
+        _start_background(db)
     mode = "OPEN: no authentication (development only)" if open_ else "tokens required"
     typer.echo(f"Hygie serving http://{host}:{port}/fhir  (database {_redact(db)}; {mode})")
     if server == "uvicorn":
@@ -70,24 +70,39 @@ def serve(
     ).serve()
 
 
-def _start_audit_shipper(db: str) -> None:
-    """One audit shipper process for the node (hygie.audit.shipper), unless
-    HYGIE_AUDIT_SHIPPER=thread or the database has no spool: the workers then only journal."""
+def _start_background(db: str) -> None:
+    """The node's background process (hygie/background.py): the audit shipper, unless
+    HYGIE_AUDIT_SHIPPER=thread or the database has no spool (the workers then only journal),
+    and the outbox dispatcher (patient notifications)."""
     from hygie.audit import spool_dir
+    from hygie.background import supervise
     from hygie.store import open_backend
 
-    if os.environ.get("HYGIE_AUDIT_SHIPPER", "process") != "process":
-        return
-    backend = open_backend(db)
-    try:
-        has_spool = spool_dir(backend) is not None
-    finally:
-        backend.close()
-    if has_spool:
-        from hygie.audit.shipper import supervise
-
+    ship = os.environ.get("HYGIE_AUDIT_SHIPPER", "process") == "process"
+    if ship:
+        backend = open_backend(db)
+        try:
+            ship = spool_dir(backend) is not None
+        finally:
+            backend.close()
+    if ship:
         os.environ["HYGIE_AUDIT_SHIPPER"] = "process"  # read by the workers (audit.install)
-        supervise(db)
+    supervise(db, ship=ship)
+
+
+@app.command()
+def background(
+    db: str = DbOption,
+    ship: bool = typer.Option(
+        True, "--ship/--no-ship", help="Ship and seal the workers' audit records here."
+    ),
+    parent: int = typer.Option(0, help="Stop when this process is gone (serve passes its id)."),
+) -> None:
+    """The node's background process (hygie serve starts it): audit shipper and sealer, outbox
+    dispatcher (patient notifications)."""
+    from hygie.background import run
+
+    run(db, ship=ship, parent=parent or None)
 
 
 @app.command("import")

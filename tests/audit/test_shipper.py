@@ -90,7 +90,7 @@ def test_hygie_serve_runs_one_shipper_for_its_workers(
         time.sleep(0.1)
     assert _count(auth_repo.backend) >= before + 20
     ships = subprocess.run(
-        ["pgrep", "-f", f"audit ship --db {db_url}"], capture_output=True, text=True
+        ["pgrep", "-f", f"background --db {db_url}"], capture_output=True, text=True
     ).stdout.split()
     assert len(ships) == 1, ships  # one for the node, a child of `hygie serve`
     deadline = time.monotonic() + 15

@@ -55,7 +55,9 @@ def verify(
             report = run_verify(backend, progress=progress)
     finally:
         backend.close()
-    typer.echo(f"{report.checked} records checked (sealed gaps included); head {report.head} {report.head_hash}")
+    typer.echo(
+        f"{report.checked} records checked (sealed gaps included); head {report.head} {report.head_hash}"
+    )
     if report.unsealed:
         typer.echo(f"{report.unsealed} records not sealed yet")
     for problem in report.problems:

@@ -1,8 +1,9 @@
 """The node's audit shipper: one process per node (per spool directory) moves the journaled
 read records of every server process into the audit tables and seals the hash chain.
 
-`hygie serve` starts it (`hygie audit ship --parent PID`) and sets HYGIE_AUDIT_SHIPPER=process
-for its workers, which then only append to their journals: shipping and sealing with threads
+`hygie serve` runs it in the node's background process (hygie/background.py) and sets
+HYGIE_AUDIT_SHIPPER=process for its workers, which then only append to their journals;
+`hygie audit ship` runs it alone: shipping and sealing with threads
 inside a request process took the GIL from the requests (measured: the secure server's reads
 per second halved, bench/policy_overhead.py). It stops with its parent; if it dies, the
 journals keep the records until it runs again (`serve` restarts it), nothing is lost.
@@ -60,54 +61,3 @@ def run(
         if last:
             return
         stop.wait(every)
-
-
-def supervise(db_url: str) -> threading.Event:
-    """Start `hygie audit ship` for `db_url` as a child process of this one, and start it again
-    if it dies; the returned event stops it (also stopped when this process exits)."""
-    import atexit
-    import subprocess
-    import sys
-
-    stop = threading.Event()
-    cmd = [
-        sys.executable,
-        "-c",
-        "from hygie.cli import app; app()",
-        "audit",
-        "ship",
-        "--db",
-        db_url,
-        "--parent",
-        str(os.getpid()),
-    ]
-    current: list[subprocess.Popen[bytes]] = []
-
-    def keep_running() -> None:
-        while not stop.is_set():
-            proc = subprocess.Popen(cmd)
-            current[:] = [proc]
-            while proc.poll() is None and not stop.wait(1.0):
-                pass
-            if stop.is_set():
-                break
-            log.error("audit shipper exited with %s; restarting it", proc.returncode)
-            time.sleep(1.0)
-
-    owner = os.getpid()
-
-    def shut_down() -> None:
-        if os.getpid() != owner:  # a forked worker inherits the atexit hook, not the child
-            return
-        stop.set()
-        for proc in current:
-            if proc.poll() is None:
-                proc.terminate()  # its last round ships what the workers wrote
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-    threading.Thread(target=keep_running, name="hygie-audit-supervisor", daemon=True).start()
-    atexit.register(shut_down)
-    return stop

@@ -106,14 +106,20 @@ class Dispatcher:
         """One pass: claim up to `batch` rows, deliver them, mark them delivered; returns how
         many were delivered. Handlers run outside any transaction (they may write through the
         Repository); a row whose delivery was interrupted is claimed again once its lease ends."""
+        # only the topics somebody handles: the others wait for their subscriber (marking
+        # them delivered to nobody would lose them)
+        topics = sorted(self.handlers)
+        if not topics:
+            return 0
         now = self._now()
         lock = " FOR UPDATE SKIP LOCKED" if self.backend.dialect == "postgres" else ""
+        marks = ", ".join("?" * len(topics))
         with self.backend.write() as cur:
             rows = cur.fetchall(
                 "SELECT seq, topic, payload, created, attempts FROM outbox"
-                " WHERE delivered IS NULL AND (lease IS NULL OR lease < ?)"
+                f" WHERE delivered IS NULL AND topic IN ({marks}) AND (lease IS NULL OR lease < ?)"
                 f" ORDER BY seq LIMIT {int(self.batch)}{lock}",
-                (now,),
+                (*topics, now),
             )
             if rows:
                 cur.executemany(
