@@ -3,8 +3,6 @@ auth events emitted by the in-process secure app (ASGI)."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pyotp
 import pytest
@@ -13,6 +11,7 @@ from hygie.auth import events, totp
 from hygie.auth.login import grantable
 from hygie.auth.passwords import hash_password, verify_password
 from hygie.auth.ratelimit import RateLimiter
+from hygie.fhir.outcome import FhirError
 from hygie.rest.app import Settings, create_app
 from tests.auth.browser import hidden, pkce
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
@@ -32,13 +31,36 @@ def test_totp_steps_drift_and_replay() -> None:
     assert totp.provisioning_uri(secret, "dr.x").startswith("otpauth://totp/Hygie:dr.x?secret=")
 
 
-def test_rate_limiter_window() -> None:
-    lim = RateLimiter(2, 1)
-    assert lim.retry_after("a") is None and lim.retry_after("a") is None
-    assert lim.retry_after("a") == 1
-    assert lim.retry_after("b") is None
-    time.sleep(1.05)
-    assert lim.retry_after("a") is None
+def test_rate_limiter_is_shared_by_the_workers_of_a_database(db_url) -> None:
+    """Two limiters on one database (two worker processes) count the same attempts; the
+    previous window weighs as much of it as the sliding window still covers."""
+    from hygie.auth.schema import ensure_schema
+    from hygie.store import open_backend
+
+    clock = [960_000.0]  # the start of a 60 s window
+    first, second = open_backend(db_url), open_backend(db_url)
+    ensure_schema(first)
+    workers = [RateLimiter(b, "login", 4, 60, clock=lambda: clock[0]) for b in (first, second)]
+    try:
+        assert workers[0].retry_after("1.2.3.4") is None
+        assert workers[1].retry_after("1.2.3.4") is None
+        assert workers[0].retry_after("1.2.3.4") is None
+        assert workers[1].retry_after("1.2.3.4") is None
+        assert workers[0].retry_after("1.2.3.4") == 60  # 4 in this window: wait for its end
+        assert workers[1].retry_after("5.6.7.8") is None  # per address
+        clock[0] += 75  # 15 s into the next window: the previous 4 still weigh 4 × 0.75 = 3
+        assert workers[1].retry_after("1.2.3.4") is None  # 3 + 0 < 4
+        # 1 + 3 = 4: refused; the previous window's weight falls below 3 a moment later
+        assert workers[0].retry_after("1.2.3.4") == 1
+        clock[0] += 30
+        assert workers[0].retry_after("1.2.3.4") is None  # 4 × 0.25 + 1 = 2 < 4
+        with pytest.raises(FhirError) as exc:
+            for _ in range(5):
+                workers[1].check("1.2.3.4")
+        assert exc.value.status == 429 and exc.value.headers["Retry-After"].isdigit()
+    finally:
+        first.close()
+        second.close()
 
 
 def test_passwords() -> None:

@@ -58,8 +58,8 @@ class AuthLayer:
         self.public_base = public_base.rstrip("/") if public_base else None
         self.keys = keys.KeyRing(self.backend)
         self.verifier = TokenVerifier(self.backend, self.keys, settings)
-        self.login_limiter = RateLimiter(*settings.login_rate)
-        self.token_limiter = RateLimiter(*settings.token_rate)
+        self.login_limiter = RateLimiter(self.backend, "login", *settings.login_rate)
+        self.token_limiter = RateLimiter(self.backend, "token", *settings.token_rate)
         self.login = LoginFlow(self)
         self.token = TokenEndpoint(self)
         self.cors = Cors(settings.cors_origins)

@@ -1,40 +1,73 @@
-"""Rate limits of the login and token endpoints: a sliding window of attempts per key (the
-caller's address), in memory, per worker process. Over the limit → 429 with Retry-After."""
+"""Rate limits of the login and token endpoints, per caller address, shared by every worker
+process of the database (a limit per process would multiply with the workers). Over the limit
+→ 429 with Retry-After.
+
+A sliding-window counter: the attempts of the current fixed window plus those of the previous
+one weighted by how much of it the sliding window still covers (the estimate Cloudflare and
+others use: within a few percent of a true sliding log, two rows per key). One short write
+transaction per attempt, in `auth_rate`; rows older than the previous window are dropped as
+new windows begin.
+"""
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import deque
+from collections.abc import Callable
 
 from hygie.fhir.outcome import FhirError
+from hygie.store.base import Backend, Cursor
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window: int, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        bucket: str,
+        limit: int,
+        window: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.bucket = bucket
         self.limit = limit
         self.window = window
-        self.max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.clock = clock
 
     def retry_after(self, key: str) -> int | None:
         """Count one attempt; the seconds to wait when over the limit (the attempt is then not
         counted), else None."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                if len(self._hits) >= self.max_keys:
-                    self._hits.clear()  # a flood of addresses: start over rather than grow
-                hits = self._hits[key] = deque()
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(1, math.ceil(hits[0] + self.window - now))
-            hits.append(now)
+        now = self.clock()
+        win = int(now // self.window)
+        into = (now - win * self.window) / self.window  # how far into the current window
+
+        def job(cur: Cursor) -> int | None:
+            rows = dict(
+                cur.fetchall(
+                    "SELECT win, hits FROM auth_rate WHERE bucket = ? AND key = ? AND win >= ?",
+                    (self.bucket, key, win - 1),
+                )
+            )
+            current, previous = int(rows.get(win, 0)), int(rows.get(win - 1, 0))
+            if current + previous * (1 - into) >= self.limit:
+                # when the previous window's weight has fallen enough (or the window ends)
+                needed = 1 - (self.limit - current) / previous if previous else 1.0
+                if needed < 1:  # `into` at which the estimate fits under the limit again
+                    return max(1, math.ceil((needed - into) * self.window))
+                return max(1, math.ceil((1 - into) * self.window))
+            if not rows.get(win):
+                cur.execute(
+                    "DELETE FROM auth_rate WHERE bucket = ? AND key = ? AND win < ?",
+                    (self.bucket, key, win - 1),
+                )
+            cur.execute(
+                "INSERT INTO auth_rate (bucket, key, win, hits) VALUES (?, ?, ?, 1)"
+                " ON CONFLICT (bucket, key, win) DO UPDATE SET hits = auth_rate.hits + 1",
+                (self.bucket, key, win),
+            )
             return None
+
+        return self.backend.run_write(job)
 
     def check(self, key: str) -> None:
         wait = self.retry_after(key)

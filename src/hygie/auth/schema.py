@@ -116,6 +116,15 @@ DDL = [
         created BIGINT NOT NULL,
         retired BIGINT
     )""",
+    # rate limits shared by every worker of the database (ratelimit.py): attempts per
+    # (endpoint, address, window number)
+    """CREATE TABLE IF NOT EXISTS auth_rate (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        win BIGINT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, win)
+    )""",
 ]
 
 
