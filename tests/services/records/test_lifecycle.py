@@ -275,3 +275,23 @@ async def test_a_deletion_by_patch_or_put_propagates_to_replaced_fiches(app, cli
     r = await client.patch(f"/fhir/DocumentReference/{x2}", json=label, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["securityLabel"][0]["coding"][0]["code"] == labels.MASQUE_PS
+
+
+async def test_put_and_patch_of_an_unknown_fiche_take_the_plain_path(app, client):
+    """The records route of DocumentReference PATCH/PUT looks for a deletion to propagate;
+    on a fiche that does not exist it leaves the answer to the plain interaction."""
+    r = await client.patch(
+        "/fhir/DocumentReference/nope",
+        json=[{"op": "replace", "path": "/status", "value": "superseded"}],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert r.status_code == 404, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    r = await client.put(
+        "/fhir/DocumentReference/nope",
+        json={"resourceType": "DocumentReference", "id": "nope", "status": "current"},
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    # the plain update-as-create path answers: the records rules refuse this incomplete fiche
+    assert r.status_code == 400, r.text  # the validator: content is required
+    assert r.json()["resourceType"] == "OperationOutcome"

@@ -231,7 +231,12 @@ def write_deleting(
     """A PATCH or PUT of a fiche that deletes it logically (PDSm's own form of the deletion)
     also deletes the fiches it replaced, in the same transaction, as `$logical-delete` does.
     None when the write deletes nothing, or nothing needs to follow: the plain path writes it."""
-    current = repo.read(ctx, "DocumentReference", rid)
+    try:
+        current = repo.read(ctx, "DocumentReference", rid)
+    except FhirError as exc:
+        if exc.status in (404, 410):  # nothing to delete: a PUT creating it, or the plain 404
+            return None
+        raise
     old = current.resource()
     new = apply_json_patch(old, body) if method == "PATCH" else body
     if not isinstance(new, dict) or not d.is_deleted(new) or d.is_deleted(old):
