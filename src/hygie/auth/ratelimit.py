@@ -12,11 +12,14 @@ new windows begin.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 
 from hygie.fhir.outcome import FhirError
 from hygie.store.base import Backend, Cursor
+
+SWEEP_CHANCE = 0.01  # share of new windows that also sweep the other addresses' old rows
 
 
 class RateLimiter:
@@ -55,10 +58,13 @@ class RateLimiter:
                 if needed < 1:  # `into` at which the estimate fits under the limit again
                     return max(1, math.ceil((needed - into) * self.window))
                 return max(1, math.ceil((1 - into) * self.window))
-            if not rows.get(win):
+            if not rows.get(win):  # a new window for this address: drop its older ones,
+                # and now and then those of every address (addresses that never came back)
+                every = random.random() < SWEEP_CHANCE
                 cur.execute(
-                    "DELETE FROM auth_rate WHERE bucket = ? AND key = ? AND win < ?",
-                    (self.bucket, key, win - 1),
+                    "DELETE FROM auth_rate WHERE bucket = ? AND win < ?"
+                    + ("" if every else " AND key = ?"),
+                    (self.bucket, win - 1) if every else (self.bucket, win - 1, key),
                 )
             cur.execute(
                 "INSERT INTO auth_rate (bucket, key, win, hits) VALUES (?, ?, ?, 1)"
