@@ -41,7 +41,14 @@ def run(db_url: str, *, ship: bool, parent: int | None) -> None:
     try:
         directory = spool_dir(repo.backend) if ship else None
         if directory is not None:
-            ship_forever(repo.backend, directory, parent=parent, stop=stop)
+            ship_forever(
+                repo.backend,
+                directory,
+                every=float(os.environ.get("HYGIE_AUDIT_SHIP_EVERY", "0.2")),
+                seal_every=float(os.environ.get("HYGIE_AUDIT_SEAL_EVERY", "1.0")),
+                parent=parent,
+                stop=stop,
+            )
         else:
             while not stop.wait(1.0) and (parent is None or os.getppid() == parent):
                 pass
