@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 
 from hygie.auth import identities
 from hygie.store import Context
-from tests.auth.browser import exchange, fresh_totp, pkce
+from tests.auth.browser import Authorized, exchange, fresh_totp, pkce
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -80,11 +80,6 @@ def test_practitioner_picks_a_patient_in_the_browser(db_url, auth_repo, live_ser
             browser.close()
     q = parse_qs(urlsplit(landed[-1]).query)
     assert q["state"] == ["s1"]
-
-    class Auth:
-        code = q["code"][0]
-
-    Auth.verifier = verifier  # type: ignore[attr-defined]
-    tok = exchange(iss, app, APP_REDIRECT, Auth)  # type: ignore[arg-type]
+    tok = exchange(iss, app, APP_REDIRECT, Authorized(q["code"][0], "s1", verifier, landed[-1]))
     assert tok.status_code == 200, tok.text
     assert tok.json()["patient"] == chloe.split("/")[1]

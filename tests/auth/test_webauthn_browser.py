@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import sync_playwright
 
-from tests.auth.browser import exchange, fresh_totp, pkce
+from tests.auth.browser import Authorized, exchange, fresh_totp, pkce
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -108,12 +108,7 @@ def test_webauthn_enrol_and_login(db_url, auth_repo, live_server_factory) -> Non
             browser.close()
     q = parse_qs(urlsplit(landed[-1]).query)
     assert q["state"] == ["s2"]
-
-    class Auth:
-        code = q["code"][0]
-
-    Auth.verifier = verifier  # type: ignore[attr-defined]
-    tok = exchange(iss, app, APP_REDIRECT, Auth)  # type: ignore[arg-type]
+    tok = exchange(iss, app, APP_REDIRECT, Authorized(q["code"][0], "s2", verifier, landed[-1]))
     assert tok.status_code == 200, tok.text
     claims = jwt.decode(
         tok.json()["access_token"], KeySet.import_key_set(httpx.get(f"{iss}/auth/jwks").json())
