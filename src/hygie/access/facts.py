@@ -11,7 +11,8 @@ sync) and cached a short while per process:
 
 Caching: facts are reused for `cache_seconds` (2 s by default) and dropped at once in this
 process when a CareTeam, Encounter or Consent is written; another worker process sees a change
-after at most `cache_seconds`.
+after at most `cache_seconds`, or twice that for what is derived from the facts and cached with
+them (the row filter of a caller, a practitioner's decision about one patient).
 """
 
 from __future__ import annotations

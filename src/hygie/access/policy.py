@@ -135,6 +135,19 @@ class AccessPolicy:
 
     def sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
         """`treated` for the few patients of one resource (without computing the whole set)."""
+        if ctx.purpose != BTG:
+            # one cached decision per (practitioner, patient), dropped with the facts it rests
+            # on (same lifetime, same `forget`): a read pays one look-up, not three
+            return any(
+                self.facts.cached(("sees", ctx.actor, pid), lambda p=pid: self._sees(ctx, p))
+                for pid in patients
+            )
+        return self._sees_any(ctx, patients)
+
+    def _sees(self, ctx: Context, pid: str) -> bool:
+        return self._sees_any(ctx, frozenset({pid}))
+
+    def _sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
         me = ctx.actor.removeprefix("Practitioner/")
         team = self.facts.team(me)
         grants = self.facts.grants(me)

@@ -54,9 +54,24 @@ def outcome_code(status: int) -> str:
     return "4" if status < 500 else "8"
 
 
+_refs: dict[frozenset[str], list[str]] = {}  # patient ids -> sorted references
+
+
 def patients_of(access: Access) -> list[str]:
     """Patient/… the access touched: the Patient compartments of its resources (as the search
     index and the access policy compute them, remembered per version), or the Patient itself."""
+    if not access.patients and len(access.resources) == 1:  # a read: one resource
+        res = access.resources[0]
+        rtype = res.get("resourceType") if isinstance(res, dict) else None
+        if not isinstance(rtype, str):
+            return []
+        ids = compartment_patients(rtype, res)  # remembered per version
+        refs = _refs.get(ids)
+        if refs is None:
+            if len(_refs) > 10_000:
+                _refs.clear()
+            refs = _refs[ids] = sorted(f"Patient/{p}" for p in ids)
+        return list(refs)
     found = set(access.patients)
     for res in access.resources:
         if not isinstance(res, dict):
@@ -71,11 +86,26 @@ def patients_of(access: Access) -> list[str]:
 _CTX_FIELDS = ("kind", "user", "client_id", "display", "source", "btg_reason", "session")
 
 
+# the caller's fields of a record, per Context object (a verified token's Context is reused
+# for every request made with it: auth/verify.py); the Context is kept, so its id is not reused
+_by_context: dict[int, tuple[Context, dict[str, Any]]] = {}
+
+
+def _context_fields(ctx: Context) -> dict[str, Any]:
+    hit = _by_context.get(id(ctx))
+    if hit is not None and hit[0] is ctx:
+        return hit[1]
+    fields = {k: getattr(ctx, k) for k in _CTX_FIELDS if getattr(ctx, k)}
+    if len(_by_context) > 10_000:
+        _by_context.clear()
+    _by_context[id(ctx)] = (ctx, fields)
+    return fields
+
+
 def compact(access: Access) -> dict[str, Any]:
     """What a record keeps besides its columns (recorded, action, outcome, actor, purpose,
     patients): small, so that recording a read costs little; `render` rebuilds the AuditEvent."""
-    ctx = access.ctx
-    out: dict[str, Any] = {k: getattr(ctx, k) for k in _CTX_FIELDS if getattr(ctx, k)}
+    out = dict(_context_fields(access.ctx))
     for key in ("rtype", "rid", "query", "detail"):
         value = getattr(access, key)
         if value is not None:

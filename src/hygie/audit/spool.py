@@ -108,7 +108,7 @@ class Spool:
     # -- writing ------------------------------------------------------------------------------
     def append(self, row: Sequence[Any]) -> None:
         """The record is in the journal when this returns (one write(2), O_APPEND)."""
-        line = orjson.dumps(row) + b"\n"
+        line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
         if self._pid != os.getpid():
             self._after_fork()
         with self._lock:
