@@ -47,7 +47,7 @@ def test_topics_without_a_subscriber_wait_in_the_outbox(repo: Repository) -> Non
     from hygie.store import outbox
 
     with repo.backend.write() as cur:
-        outbox.enqueue(cur, [("document", {"reference": "DocumentReference/x"})], 1)
+        outbox.enqueue(cur, [("messaging", {"reference": "Communication/x"})], 1)
     dispatcher = Dispatcher(repo.backend)
     notifications.install(repo, dispatcher)
     assert dispatcher.drain() == 0
