@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -167,18 +166,38 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _wrk(url: str, seconds: float, token: str | None) -> float:
-    cmd = ["wrk", "-t2", "-c32", f"-d{max(1, int(seconds))}s", url]
-    if token:
-        cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        raise RuntimeError(f"{non2xx.group(1)} failed requests on {url}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+def _plan(path: Path, kind: str, urls: list[str]) -> Path:
+    """A bench.load plan: one kind of request, one of `urls` at random each time."""
+    lines = [f"W\t{kind}\t1"] + [f"R\t{kind}\tGET\t{u}\t\t" for u in urls]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def _measure_http(db: str, seconds: float, tmp: Path) -> dict[str, Any]:
+def _wrk(
+    origin: str, plan: Path, seconds: float, token: str | None, server: int
+) -> tuple[float, float]:
+    """(requests/s, server CPU µs per request: every process of `hygie serve`, its audit
+    shipper included) of wrk (2 threads, 32 connections) on `plan` (bench/load/lua/load.lua)."""
+    from bench.load import runner
+    from bench.procs import proc_tree
+
+    r = runner.run(
+        origin,
+        plan,
+        threads=2,
+        conns=32,
+        duration=seconds,
+        warmup=1,
+        token=token,
+        server_pids=lambda: proc_tree(server),
+    )
+    if r["error_total"]:
+        raise RuntimeError(f"{r['error_total']} failed requests ({plan.name})")
+    rps = float(r["rps"])
+    return rps, (r["cpu_server_cores"] or 0) / rps * 1e6
+
+
+def _measure_http(db: str, patients: int, seconds: float, tmp: Path) -> dict[str, Any]:
     from hygie.auth import accounts
     from hygie.auth.mint import mint_access_token
     from hygie.auth.schema import ensure_schema
@@ -196,10 +215,24 @@ def _measure_http(db: str, seconds: float, tmp: Path) -> dict[str, Any]:
     repo.close()
     port = pgserver.free_port()
     origin = f"http://127.0.0.1:{port}"
-    read, search = (
-        f"{origin}/fhir/Observation/o7-2",
-        f"{origin}/fhir/Observation?patient=Patient/p7",
-    )
+    # every request names another resource / patient of the practitioner's 2,000 (as the
+    # in-process measure does): no answer is served twice from a warm per-resource cache
+    rnd = random.Random(7)
+    plans = {
+        "read": _plan(
+            tmp / "read.plan",
+            "read",
+            [
+                f"/fhir/Observation/o{rnd.randrange(patients)}-{rnd.randrange(5)}"
+                for _ in range(4000)
+            ],
+        ),
+        "search": _plan(
+            tmp / "search.plan",
+            "search",
+            [f"/fhir/Observation?patient=Patient/p{p}" for p in range(patients)],
+        ),
+    }
     out: dict[str, Any] = {"read": {}, "search": {}}
     for secure in (False, True):
         proc = _serve(db, port, secure, tmp / f"serve-{secure}.log")
@@ -207,9 +240,11 @@ def _measure_http(db: str, seconds: float, tmp: Path) -> dict[str, Any]:
             token = None
             if secure:
                 token = mint_access_token(db, origin, username="bench.gp", scope="user/*.rs")
-            for name, url in (("read", read), ("search", search)):
-                _wrk(url, 1, token)  # warm-up
-                out[name]["on_per_s" if secure else "off_per_s"] = round(_wrk(url, seconds, token))
+            for name, plan in plans.items():
+                rps, cpu_us = _wrk(origin, plan, seconds, token, proc.pid)
+                side = "on" if secure else "off"
+                out[name][f"{side}_per_s"] = round(rps)
+                out[name][f"{side}_cpu_us"] = round(cpu_us, 1)
         finally:
             _stop(proc)
     for r in out.values():
@@ -224,12 +259,14 @@ def run(quick: bool) -> dict[str, Any]:
     result["http_seconds"] = http_seconds
     with tempfile.TemporaryDirectory(prefix="hygie-bench-policy-") as tmp:
         result["sqlite"] = _measure(f"sqlite:///{tmp}/p.db", patients, seconds, threads)
-        result["sqlite_http"] = _measure_http(f"sqlite:///{tmp}/p.db", http_seconds, Path(tmp))
+        result["sqlite_http"] = _measure_http(
+            f"sqlite:///{tmp}/p.db", patients, http_seconds, Path(tmp)
+        )
         url, stop = pgserver.start()
         try:
             db = pgserver.create_database(url, "policy")
             result["postgres"] = _measure(db, patients, seconds, threads)
-            result["postgres_http"] = _measure_http(db, http_seconds, Path(tmp))
+            result["postgres_http"] = _measure_http(db, patients, http_seconds, Path(tmp))
         finally:
             stop()
     OUT.parent.mkdir(exist_ok=True)
@@ -262,15 +299,20 @@ def markdown(result: dict[str, Any]) -> str:
         f"Over HTTP: wrk, 2 threads, 32 connections, {result.get('http_seconds')} s, `hygie serve`"
         " (one worker) `--open` (off) vs secure with the practitioner's bearer token (on: token"
         " check + policy + audit; the server's audit shipper process ships and seals). Read:"
-        " `Observation/[id]`; search: `Observation?patient=`.",
+        " `Observation/[id]` of any of the Observations, search: `Observation?patient=` of any"
+        " of the patients, at random (bench/load/lua/load.lua). Server CPU: every process of"
+        " `hygie serve` (its worker and, when secure, the audit shipper), µs per request"
+        " (the database server's own CPU not included).",
         "",
-        "| database | interaction | off (/s) | on (/s) | overhead |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| database | interaction | off (/s) | on (/s) | overhead | server CPU off / on (µs) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for db in ("sqlite", "postgres"):
         for name, r in result.get(f"{db}_http", {}).items():
+            cpu = f"{r['off_cpu_us']} / {r['on_cpu_us']}" if "on_cpu_us" in r else "–"
             lines.append(
-                f"| {db} | {name} | {r['off_per_s']} | {r['on_per_s']} | {r['overhead_pct']} % |"
+                f"| {db} | {name} | {r['off_per_s']} | {r['on_per_s']} |"
+                f" {r['overhead_pct']} % | {cpu} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -29,9 +29,7 @@ def notices(repo, ctx: Context, patient: str) -> list[dict]:
 
 
 def the_patient(patient: str) -> Context:
-    return Context(
-        actor=patient, kind=PATIENT, scopes=frozenset({"patient/*.rs"}), patient=patient
-    )
+    return Context(actor=patient, kind=PATIENT, scopes=frozenset({"patient/*.rs"}), patient=patient)
 
 
 def representative(patient: str) -> Context:
@@ -115,5 +113,8 @@ def test_the_patients_own_deposit_is_not_announced_to_them(app):
     }
     new_document(repo, Event(seq=1, topic="document", payload=payload, created=0, attempts=0))
     assert notices(repo, Context.system(), patient) == []
-    new_document(repo, Event(seq=2, topic="document", payload={**payload, "actor": "x"}, created=0, attempts=0))
+    new_document(
+        repo,
+        Event(seq=2, topic="document", payload={**payload, "actor": "x"}, created=0, attempts=0),
+    )
     assert len(notices(repo, Context.system(), patient)) == 1
