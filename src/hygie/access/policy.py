@@ -116,17 +116,32 @@ class AccessPolicy:
         patient's oppositions, plus unexpired break-the-glass grants (`targets`: the patients a
         break-the-glass request is about, granted here when the patient did not oppose it)."""
         me = ctx.actor.removeprefix("Practitioner/")
-        team = self.facts.team(me)
-        grants = self.facts.grants(me)
-        if ctx.purpose == BTG and targets - team - grants:
-            for pid, opp in self.facts.oppositions(targets - team - grants).items():
-                if not opp.blocks(ctx.actor, btg=True):
-                    btg.grant(self.backend, self.facts, ctx, pid, self.config.btg_hours)
+        if ctx.purpose == BTG:
+            team = self.facts.team(me)
             grants = self.facts.grants(me)
-        opps = self.facts.oppositions(team | grants)
-        visible = {p for p in team if not opps[p].blocks(ctx.actor, btg=False)}
-        visible |= {p for p in grants if not opps[p].blocks(ctx.actor, btg=True)}
-        return frozenset(visible)
+            if targets - team - grants:
+                for pid, opp in self.facts.oppositions(targets - team - grants).items():
+                    if not opp.blocks(ctx.actor, btg=True):
+                        btg.grant(self.backend, self.facts, ctx, pid, self.config.btg_hours)
+        return self._visible(ctx.actor)
+
+    def _visible(self, actor: str) -> frozenset[str]:
+        """The patients a practitioner sees now (care relationship minus oppositions, plus
+        unexpired break-the-glass grants), remembered with the facts it rests on: a read
+        decides with one set look-up."""
+        me = actor.removeprefix("Practitioner/")
+
+        def load() -> frozenset[str]:
+            team = self.facts.team(me)
+            grants = self.facts.grants(me)
+            opposed = self.facts.team_oppositions(me)
+            visible = {p for p in team if p not in opposed or not opposed[p].blocks(actor, False)}
+            for pid, opp in self.facts.oppositions(grants).items():
+                if not opp.blocks(actor, btg=True):
+                    visible.add(pid)
+            return frozenset(visible)
+
+        return self.facts.cached(("visible", me), load)  # type: ignore[no-any-return]
 
     def _roles(self, ctx: Context) -> frozenset[str]:
         if ctx.kind != PRACTITIONER:
@@ -134,18 +149,10 @@ class AccessPolicy:
         return self.facts.roles(ctx.actor.removeprefix("Practitioner/"))
 
     def sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
-        """`treated` for the few patients of one resource (without computing the whole set)."""
+        """Whether the practitioner sees one of the patients of a resource (`treated`)."""
         if ctx.purpose != BTG:
-            # one cached decision per (practitioner, patient), dropped with the facts it rests
-            # on (same lifetime, same `forget`): a read pays one look-up, not three
-            return any(
-                self.facts.cached(("sees", ctx.actor, pid), lambda p=pid: self._sees(ctx, p))
-                for pid in patients
-            )
+            return not self._visible(ctx.actor).isdisjoint(patients)
         return self._sees_any(ctx, patients)
-
-    def _sees(self, ctx: Context, pid: str) -> bool:
-        return self._sees_any(ctx, frozenset({pid}))
 
     def _sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
         me = ctx.actor.removeprefix("Practitioner/")

@@ -12,6 +12,7 @@ from typing import Any
 
 from hygie.search.codegen import extractor
 from hygie.search.custom import refresh
+from hygie.search.keys import contained_key
 from hygie.search.paths import parts_for, split_top
 from hygie.search.registry import (
     RESOURCE_COLUMNS,
@@ -110,7 +111,49 @@ def extract(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
     Runs the function generated from `_plan` for the resource's type (codegen.py): the rows
     of `extract_reference`, several times faster."""
     refresh()
-    return extractor(resource["resourceType"])(resource)
+    rows = extractor(resource["resourceType"])(resource)
+    if resource.get("contained"):
+        contained_rows(resource, rows)
+    return rows
+
+
+def contained_rows(resource: dict[str, Any], rows: Rows) -> None:
+    """The index rows of the contained resources a reference of the container points to
+    ("#id"), added to the container's rows under `contained_key(reference, parameter)`: the
+    SQL of a chain (`author.family=…`) evaluates its condition inside contained resources too,
+    as FHIR R4 search requires ("A chained condition will be evaluated inside contained
+    resources", search.html#contained). Contained resources are not resources of their own:
+    no compartment rows, no `_id`."""
+    by_id = {
+        c["id"]: c
+        for c in resource.get("contained") or ()
+        if isinstance(c, dict) and isinstance(c.get("id"), str) and c.get("resourceType")
+    }
+    if not by_id:
+        return
+    added = False
+    for p in params_for(resource["resourceType"]).values():
+        if p.type != "reference" or p.walker is None:
+            continue
+        for value, _ftype in p.walker(resource):
+            ref = value.get("reference") if isinstance(value, dict) else value
+            inner = by_id.get(ref[1:]) if isinstance(ref, str) and ref.startswith("#") else None
+            if inner is None or (p.targets and inner["resourceType"] not in p.targets):
+                continue
+            try:
+                found = extractor(inner["resourceType"])(inner)
+            except KeyError:  # not a resource type (validation refuses it before a write)
+                continue
+            for table, inner_rows in found.items():
+                if table != "compartment" and inner_rows:
+                    rows.setdefault(table, []).extend(
+                        (contained_key(p.key, r[0]), *r[1:]) for r in inner_rows
+                    )
+                    added = True
+    if added:
+        for table, lst in rows.items():
+            if len(lst) > 1:
+                rows[table] = list(dict.fromkeys(lst))
 
 
 def extract_reference(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
@@ -141,6 +184,8 @@ def extract_reference(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...
     for table, lst in rows.items():
         if len(lst) > 1:
             rows[table] = list(dict.fromkeys(lst))
+    if resource.get("contained"):
+        contained_rows(resource, rows)
     return rows
 
 

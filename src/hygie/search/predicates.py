@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
-from hygie.search.keys import param_key
+from hygie.search.keys import contained_key, param_key
 from hygie.search.near import near_sql
 from hygie.search.normalize import MAX_TIME, MIN_TIME, fold
 from hygie.search.query import AnyOf, Chain, Has, InList, Leaf, Node
@@ -394,6 +395,31 @@ def _in_list(a: str, node: InList, restrict: Restriction | None = None) -> SQL:
     return sql, [*node.list_ids, _LIST_ITEM, *rargs]
 
 
+# modifiers whose test reads the parameter's own rows (evaluable on a contained resource's rows
+# in its container); negations and `:missing` would be about the container instead
+_CONTAINED_MODIFIERS = (None, "exact", "contains", "text", "above", "below", "all")
+
+
+def _in_contained(a: str, node: Chain) -> SQL | None:
+    """A chain's condition on the contained resources its reference names ("#id"): their
+    rows are the container's, keyed `contained_key(reference, parameter)` (index.py). One
+    plain parameter test only (a deeper chain or `_has` stays on server resources)."""
+    leaf = node.inner
+    if not isinstance(leaf, Leaf) or leaf.modifier not in _CONTAINED_MODIFIERS:
+        return None
+    if leaf.code.startswith("_") or (leaf.type == "token" and leaf.modifier in _TERMINOLOGY):
+        return None
+    params = [
+        replace(inner, key=contained_key(ref.key, inner.key))
+        for ref in node.params
+        for inner in leaf.params
+        if inner.rtype in node.target_types
+    ]
+    if not params:
+        return None
+    return leaf_sql(a, replace(leaf, params=params))
+
+
 def node_sql(
     a: str, node: Node, dialect: str = "sqlite", restrict: Restriction | None = None
 ) -> SQL:
@@ -421,7 +447,11 @@ def node_sql(
             f" AND ref.target_type IN ({', '.join('?' * len(node.target_types))})"
             f" AND {t}.deleted = 0 AND {inner_sql})"
         )
-        return sql, [*keys, *node.target_types, *inner_args]
+        args = [*keys, *node.target_types, *inner_args]
+        local = _in_contained(a, node)
+        if local is not None:  # or inside a contained resource the reference names
+            sql, args = f"({sql} OR {local[0]})", [*args, *local[1]]
+        return sql, args
     assert isinstance(node, Has)
     # index text is in "C" order on PostgreSQL: compare in the resources columns' collation
     coll = ' COLLATE "default"' if dialect == "postgres" else ""

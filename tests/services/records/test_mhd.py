@@ -55,15 +55,15 @@ async def test_publish_find_and_retrieve(app, client):
         f"patient={pid}&setting=ETABLISSEMENT",
         f"patient={pid}&facility=SA01",
         f"patient={pid}&security-label=N",
+        # the author is contained (PDSm's form): the chain looks inside it (R4 search#contained)
+        f"patient={pid}&author.family=MARTIN",
+        f"patient={pid}&author.given=PAUL",
     ):
         found = (await client.get(f"/fhir/DocumentReference?{query}", headers=FHIR)).json()
         assert [e["resource"]["id"] for e in found.get("entry", [])] == [doc_id], query
-    none = (
-        await client.get(
-            f"/fhir/DocumentReference?patient={pid}&type=http://loinc.org|11502-2", headers=FHIR
-        )
-    ).json()
-    assert not none.get("entry")
+    for query in (f"patient={pid}&type=http://loinc.org|11502-2", "author.family=DUPONT"):
+        none = (await client.get(f"/fhir/DocumentReference?{query}", headers=FHIR)).json()
+        assert not none.get("entry"), query
 
     # ITI-66: submission sets of the patient
     sets = (
