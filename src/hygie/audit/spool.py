@@ -263,6 +263,14 @@ class Spool:
 
             if self.backend.run_write(job):
                 count += n
+                if len(data) < READ_CHUNK:
+                    # caught up with the journal as it was read: the lines written meanwhile
+                    # wait for the next round, in one batch (chasing the writer would ship a
+                    # handful of lines per transaction: measured, ~15 per batch under load, and
+                    # five times the shipper's CPU per record)
+                    if own and new >= ROTATE_BYTES:
+                        self._rotate()
+                    return count
 
     def _rotate(self) -> None:
         """A new journal for this process; the old one (fully shipped) is deleted."""
