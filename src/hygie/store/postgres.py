@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from hygie.store.base import Backend, Cursor, T
@@ -190,7 +191,13 @@ class PostgresBackend(Backend):
                 yield PostgresCursor(conn)
             finally:
                 self._local.reading = None
-            conn.rollback()
+            # COMMIT, not ROLLBACK, ends a read: psycopg forgets every prepared statement of
+            # the connection on a ROLLBACK (and sends DEALLOCATE ALL), so each search was
+            # planned afresh (measured: a secure search's statement 1 ms instead of 0.15)
+            if conn.info.transaction_status == TransactionStatus.INERROR:
+                conn.rollback()
+            else:
+                conn.commit()
 
     @contextmanager
     def _writing(self, conn: psycopg.Connection) -> Iterator[None]:
