@@ -68,3 +68,60 @@ def test_rid_order_pages_forwards_and_backwards(cursor, data, monkeypatch, code,
     if len(pages) > 1:
         back, _ = _pages(cursor, parse_qsl(urlsplit(previous[0]).query), "previous")
         assert [i for p in reversed(back) for i in p] == flat[: -len(pages[-1])]
+
+
+@pytest.fixture
+def patients_data(load):
+    """Observations of two patients, statuses mixed, other types and a deleted one between."""
+    resources = []
+    for i in range(90):
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "id": f"q{i:03d}",
+                "status": "final" if i % 4 else "amended",
+                "code": {"coding": [{"system": "http://x", "code": "c" if i % 5 else "rare"}]},
+                "subject": {"reference": f"Patient/{'pa' if i % 3 else 'pb'}"},
+            }
+        )
+        if i % 11 == 0:
+            resources.append({"resourceType": "Patient", "id": f"x{i}"})
+    load(*resources)
+    load({"resourceType": "Observation", "id": "gone", "status": "final",
+          "subject": {"reference": "Patient/pa"}}, deleted=True)  # fmt: skip
+    return resources
+
+
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        ([("subject", "Patient/pa"), ("status", "final")], lambda r: r["status"] == "final"),
+        (
+            [("patient", "pa"), ("status:not", "final"), ("code", "http://x|rare")],
+            lambda r: r["status"] != "final" and r["code"]["coding"][0]["code"] == "rare",
+        ),
+    ],
+)
+@pytest.mark.parametrize("count", [4, 7, 100])
+def test_pages_driven_by_one_patients_references(cursor, patients_data, query, keep, count):
+    """PostgreSQL reads such a page from the patient's reference entries in rid order, probing
+    the other tests (sorting.reference_driven_select); both databases page the same."""
+    from hygie.search.parse import parse
+
+    q = parse("Observation", [*query, ("_count", str(count))])
+    planned = sorting.reference_driven_select(q, None, None, count, cursor.dialect)
+    assert (planned is not None) == (cursor.dialect == "postgres")
+    expected = [
+        r["id"]
+        for r in patients_data
+        if r["resourceType"] == "Observation" and r["subject"]["reference"] == "Patient/pa"
+        and keep(r)
+    ]  # fmt: skip
+    pages, last = _pages(cursor, [*query, ("_count", str(count))])
+    flat = [i for p in pages for i in p]
+    assert flat == expected and expected
+    assert all(len(p) == count for p in pages[:-1])
+    previous = [lk["url"] for lk in last["link"] if lk["relation"] == "previous"]
+    if len(pages) > 1:
+        back, _ = _pages(cursor, parse_qsl(urlsplit(previous[0]).query), "previous")
+        assert [i for p in reversed(back) for i in p] == flat[: -len(pages[-1])]

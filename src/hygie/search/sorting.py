@@ -17,7 +17,7 @@ switch between them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hygie.search.paging import Cursor
@@ -212,6 +212,53 @@ def index_page_select(
     return full, [*args, *([cursor.rid] if cursor else []), limit, q.types[0]]
 
 
+def reference_driven_select(
+    q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int, dialect: Dialect
+) -> SQL | None:
+    """PostgreSQL, no `_sort`: a search naming one referenced resource (`patient=`, `subject=`,
+    ITI-67's shape) and other tests, or the access policy's row filter. The page is read from
+    that reference's index entries in rid order, each candidate probed for the other tests
+    until the page is full: bounded by what the one patient has (their 1,000 documents), never
+    by how common the other values are in the whole base (`status=current` holds nearly every
+    document); the filter-driven plan intersected those. None when the shape does not apply."""
+    if dialect != "postgres" or q.sort or compartment is not None or len(q.types) != 1:
+        return None
+    if not all(isinstance(n, Leaf) for n in q.conditions):
+        return None
+    driver = next(
+        (
+            n
+            for n in q.conditions
+            if isinstance(n, Leaf)
+            and n.type == "reference"
+            and n.modifier is None
+            and len(n.values) == 1
+            and not n.code.startswith("_")
+        ),
+        None,
+    )
+    if driver is None or (len(q.conditions) < 2 and q.restrict is None):
+        return None
+    sql, args = leaf_sql("r", driver)
+    if not (sql.startswith("r.rid IN (SELECT rid FROM idx_reference ") and sql.endswith(")")):
+        return None
+    inner = sql[len("r.rid IN (") : -1]
+    if _CORRELATED.search(inner):
+        return None
+    rest = replace(q, conditions=[n for n in q.conditions if n is not driver])
+    with fenced():  # the other tests as probes of the candidate's own index rows
+        wsql, wargs = where(rest, None, dialect, type_index=False)
+    back = cursor.backwards if cursor else False
+    cmp, order = ("<", " DESC") if back else (">", "")
+    seek_sql, seek_args = (f" AND m.rid {cmp} ?", [cursor.rid]) if cursor else ("", [])
+    full = (
+        f"SELECT r.rid, r.rtype, r.id, r.content FROM (SELECT DISTINCT rid FROM ({inner}) d) m"
+        f" JOIN resources r ON r.rid = m.rid WHERE {wsql}{seek_sql}"
+        f" ORDER BY m.rid{order} LIMIT ?"
+    )
+    return full, [*args, *wargs, *seek_args, limit]
+
+
 def fetch_page(
     cur: DbCursor, q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int
 ) -> list[Row]:
@@ -223,6 +270,9 @@ def fetch_page(
         from_index = index_page_select(q, compartment, cursor, limit, dialect)
         if from_index is not None:
             return cur.fetchall(*from_index)
+        by_reference = reference_driven_select(q, compartment, cursor, limit, dialect)
+        if by_reference is not None:
+            return cur.fetchall(*by_reference)
     if drv is None and dialect == "sqlite" and _rid_ordered(q, compartment):
         return _rid_windows(cur, q, cursor, limit)
     if drv is None:
