@@ -40,3 +40,27 @@ def test_format_checks(tmp_path, media, data, ok):
     info = store.put([data])
     found = formats.problem(media, info, chunks(data))
     assert (found is None) == ok, found
+
+
+def test_binary_data_is_strict_base64():
+    """Binary.data: the base64 alphabet with correct padding, whitespace between quartets
+    allowed (R4 base64Binary); anything else is a 400 naming the element; over the limit 413."""
+    import base64 as b64
+
+    import pytest
+
+    from hygie.fhir.outcome import FhirError
+    from hygie.services.records.binary import decode_data
+
+    content = bytes(range(256)) * 40
+    text = b64.b64encode(content).decode()
+    assert decode_data(text, 1 << 20, "Binary") == content
+    spaced = " ".join(text[i : i + 76] for i in range(0, len(text), 76))
+    assert decode_data(spaced, 1 << 20, "Binary") == content
+    for bad in (text[:-1], text[:10] + "*" + text[11:], "ab=c", "abcd===="):
+        with pytest.raises(FhirError) as refused:
+            decode_data(bad, 1 << 20, "Binary")
+        assert refused.value.status == 400 and "Binary.data" in str(refused.value)
+    with pytest.raises(FhirError) as big:
+        decode_data(text, 1000, "Binary")
+    assert big.value.status == 413
