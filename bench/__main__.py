@@ -461,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
 
             plot(loads, PLOT, title=f"bench.load against hygie serve — {results['started']}")
             results["plot"] = str(PLOT.relative_to(ROOT))
+            _save(results)  # re-rendering later (`python -m bench.report`) keeps the picture
         except Exception as e:  # noqa: BLE001 - the tables matter more than the picture
             log(f"plot failed: {e!r}")
     if not args.no_doc:

@@ -748,6 +748,10 @@ def suites_section(res: dict[str, Any], w) -> None:
     for name, out in ran.items():
         w(f"### `{name}` ({out.get('elapsed_s', '?')} s)")
         w("")
+        if out.get("rerun"):  # bench/rerun.py
+            again = out["rerun"]
+            w(f"*Re-run alone at {again['at']} on commit {again['commit']}, after the full run.*")
+            w("")
         if "error" in out:
             last = out["error"].strip().splitlines()[-1] if out["error"].strip() else "?"
             w(f"**Failed**: `{last[:300]}`")

@@ -61,3 +61,24 @@ def test_a_failing_suite_is_reported_not_fatal(fake_suite: str, monkeypatch) -> 
 def test_unknown_only_is_refused(fake_suite: str) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])
+
+
+def test_one_suite_re_run_into_the_full_runs_results(fake_suite: str, tmp_path, monkeypatch):
+    import json
+
+    from bench import rerun
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"started": "x", "suites": {"other": {"result": {}}}}))
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    monkeypatch.setattr(rerun, "RESULTS", results)
+    monkeypatch.setattr(rerun, "ROOT", tmp_path)
+    monkeypatch.setattr(rerun.report, "render", lambda res: report.render_only(res, fake_suite))
+    assert rerun.main([fake_suite, "--quick"]) == 0
+    stored = json.loads(results.read_text())
+    assert set(stored["suites"]) == {"other", fake_suite}  # the others are kept
+    assert stored["suites"][fake_suite]["result"] == {"quick": True, "n": 3}
+    page = doc.read_text()
+    assert "n = 3, quick = True" in page and "*Re-run alone at " in page
+    assert rerun.main(["not-a-suite"]) == 2
