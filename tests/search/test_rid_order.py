@@ -110,7 +110,7 @@ def test_pages_driven_by_one_patients_references(cursor, patients_data, query, k
 
     q = parse("Observation", [*query, ("_count", str(count))])
     planned = sorting.reference_driven_select(q, None, None, count, cursor.dialect)
-    assert (planned is not None) == (cursor.dialect == "postgres")
+    assert planned is not None  # SQLite takes it when the reference is selective (here)
     expected = [
         r["id"]
         for r in patients_data

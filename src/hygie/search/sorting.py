@@ -212,16 +212,10 @@ def index_page_select(
     return full, [*args, *([cursor.rid] if cursor else []), limit, q.types[0]]
 
 
-def reference_driven_select(
-    q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int, dialect: Dialect
-) -> SQL | None:
-    """PostgreSQL, no `_sort`: a search naming one referenced resource (`patient=`, `subject=`,
-    ITI-67's shape) and other tests, or the access policy's row filter. The page is read from
-    that reference's index entries in rid order, each candidate probed for the other tests
-    until the page is full: bounded by what the one patient has (their 1,000 documents), never
-    by how common the other values are in the whole base (`status=current` holds nearly every
-    document); the filter-driven plan intersected those. None when the shape does not apply."""
-    if dialect != "postgres" or q.sort or compartment is not None or len(q.types) != 1:
+def _reference_driver(q: SearchQuery, compartment: Compartment) -> tuple[Leaf, SQL] | None:
+    """The condition naming one referenced resource (`patient=`, `subject=`…) of a search
+    without `_sort`, and its index sub-query, when every condition is a plain test."""
+    if q.sort or compartment is not None or len(q.types) != 1:
         return None
     if not all(isinstance(n, Leaf) for n in q.conditions):
         return None
@@ -237,13 +231,31 @@ def reference_driven_select(
         ),
         None,
     )
-    if driver is None or (len(q.conditions) < 2 and q.restrict is None):
+    if driver is None:
         return None
     sql, args = leaf_sql("r", driver)
     if not (sql.startswith("r.rid IN (SELECT rid FROM idx_reference ") and sql.endswith(")")):
         return None
     inner = sql[len("r.rid IN (") : -1]
-    if _CORRELATED.search(inner):
+    return None if _CORRELATED.search(inner) else (driver, (inner, args))
+
+
+def reference_driven_select(
+    q: SearchQuery, compartment: Compartment, cursor: Cursor | None, limit: int, dialect: Dialect
+) -> SQL | None:
+    """No `_sort`: a search naming one referenced resource (`patient=`, `subject=`, ITI-67's
+    shape). The page is read from that reference's index entries in rid order, each candidate
+    probed for the other tests (and the access policy's row filter) until the page is full:
+    bounded by what the one patient has (their 1,000 documents), never by how common the other
+    values are in the whole base (`status=current` holds nearly every document), which the
+    filter-driven plan intersected. PostgreSQL: with other tests or a row filter (one test
+    alone is `index_page_select`'s); SQLite: also alone, when `fetch_page` found the reference
+    selective (its rid windows suit dense matches). None when the shape does not apply."""
+    found = _reference_driver(q, compartment)
+    if found is None:
+        return None
+    driver, (inner, args) = found
+    if dialect == "postgres" and len(q.conditions) < 2 and q.restrict is None:
         return None
     rest = replace(q, conditions=[n for n in q.conditions if n is not driver])
     with fenced():  # the other tests as probes of the candidate's own index rows
@@ -251,12 +263,27 @@ def reference_driven_select(
     back = cursor.backwards if cursor else False
     cmp, order = ("<", " DESC") if back else (">", "")
     seek_sql, seek_args = (f" AND m.rid {cmp} ?", [cursor.rid]) if cursor else ("", [])
+    # CROSS JOIN: SQLite reads the reference's entries first, then each resource by rid
+    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
     full = (
         f"SELECT r.rid, r.rtype, r.id, r.content FROM (SELECT DISTINCT rid FROM ({inner}) d) m"
-        f" JOIN resources r ON r.rid = m.rid WHERE {wsql}{seek_sql}"
+        f" {join} resources r ON r.rid = m.rid WHERE {wsql}{seek_sql}"
         f" ORDER BY m.rid{order} LIMIT ?"
     )
+    if dialect == "sqlite":
+        full = _sqlite_probes(full)
     return full, [*args, *wargs, *seek_args, limit]
+
+
+def _selective_reference(cur: DbCursor, q: SearchQuery, compartment: Compartment) -> bool:
+    """SQLite: whether the search's reference names fewer than PROBE entries (counted in its
+    index, never materialised)."""
+    found = _reference_driver(q, compartment)
+    if found is None:
+        return False
+    inner, args = found[1]
+    row = cur.fetchone(f"SELECT COUNT(*) FROM ({inner} LIMIT ?) n", [*args, PROBE])
+    return row is not None and int(row[0]) < PROBE
 
 
 def fetch_page(
@@ -270,6 +297,7 @@ def fetch_page(
         from_index = index_page_select(q, compartment, cursor, limit, dialect)
         if from_index is not None:
             return cur.fetchall(*from_index)
+    if drv is None and (dialect == "postgres" or _selective_reference(cur, q, compartment)):
         by_reference = reference_driven_select(q, compartment, cursor, limit, dialect)
         if by_reference is not None:
             return cur.fetchall(*by_reference)
