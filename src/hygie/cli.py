@@ -183,6 +183,12 @@ def generate(
 def reindex(
     db: str = DbOption,
     chunk: int = typer.Option(500, help="Resources per transaction."),
+    contained: bool = typer.Option(
+        False,
+        "--contained",
+        help="Index the contained resources of resources stored before 2026-11-27 (chains such "
+        "as ITI-67 author.family look inside them), instead of the custom-parameter jobs.",
+    ),
 ) -> None:
     """Index existing resources for new or changed custom SearchParameters (resumable: run it
     again after an interruption; the server may keep serving meanwhile)."""
@@ -203,10 +209,14 @@ def reindex(
 
             def progress(job: int, done: int, total: int) -> None:
                 if job not in tasks:
-                    tasks[job] = bar.add_task(f"job {job}", total=total)
+                    label = f"job {job}" if job else "contained resources"
+                    tasks[job] = bar.add_task(label, total=total)
                 bar.update(tasks[job], completed=done, total=total)  # type: ignore[arg-type]
 
-            count = search.run_reindex(repo.backend, chunk=chunk, progress=progress)
+            if contained:
+                count = search.reindex_contained(repo.backend, chunk=chunk, progress=progress)
+            else:
+                count = search.run_reindex(repo.backend, chunk=chunk, progress=progress)
         typer.echo(f"Reindexed {count} resources.")
     finally:
         repo.close()

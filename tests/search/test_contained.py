@@ -111,3 +111,42 @@ def test_the_generated_extractor_and_the_reference_agree_on_contained_rows():
     for table in set(fast) | set(slow):
         assert sorted(map(repr, fast.get(table, []))) == sorted(map(repr, slow.get(table, [])))
     assert not any(c for c in fast.get("compartment", []) if c[1] == "a")
+
+
+def test_resources_stored_before_get_their_contained_rows_by_reindex(repo, docs):
+    """A database written before contained indexing: `hygie reindex --contained` adds the rows
+    (idempotent: run twice, same rows)."""
+    from hygie import search
+    from hygie.search.keys import contained_key
+    from hygie.search.registry import params_for
+
+    ref_key = params_for("DocumentReference")["author"].key
+    family = params_for("Practitioner")["family"].key
+    gone = contained_key(ref_key, family)
+
+    def contained_family_rows() -> int:
+        with repo.backend.read() as cur:
+            row = cur.fetchone("SELECT COUNT(*) FROM idx_string WHERE param = ?", (gone,))
+        return int(row[0]) if row else 0
+
+    assert contained_family_rows() == 1
+    with repo.backend.write() as cur:  # as an older version of Hygie left them
+        cur.execute("DELETE FROM idx_string WHERE param = ?", (gone,))
+    assert found(repo, ("author.family", "MARTIN")) == set()
+    seen = []
+    assert search.reindex_contained(repo.backend, chunk=1, progress=lambda *a: seen.append(a))
+    assert found(repo, ("author.family", "MARTIN")) == {docs["contained"]}
+    assert contained_family_rows() == 1
+    search.reindex_contained(repo.backend)
+    assert contained_family_rows() == 1  # replaced, not doubled
+    assert seen and seen[-1][1] == seen[-1][2]  # progress reaches its total
+
+
+def test_the_cli_reindexes_contained_resources(db_url, repo, docs):
+    from typer.testing import CliRunner
+
+    from hygie.cli import app
+
+    out = CliRunner().invoke(app, ["reindex", "--contained", "--db", db_url])
+    assert out.exit_code == 0, out.output
+    assert "Reindexed 2 resources." in out.output

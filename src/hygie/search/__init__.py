@@ -9,6 +9,7 @@ from hygie.search.keys import param_key
 from hygie.search.parse import parse
 from hygie.search.registry import generation as custom_generation
 from hygie.search.reindex import run as run_reindex
+from hygie.search.reindex import run_contained as reindex_contained
 from hygie.search.reindex import status_parameters as reindex_status
 from hygie.search.schema import INDEX_TABLES, index_ddl
 
@@ -19,6 +20,7 @@ __all__ = [
     "custom_generation",
     "parameter_written",
     "refresh_custom",
+    "reindex_contained",
     "reindex_status",
     "run_reindex",
     "execute",

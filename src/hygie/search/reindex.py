@@ -191,3 +191,53 @@ def _chunk(
         [job["next_rid"], len(rows), "done" if finished else "running", _now(), job["job"]],
     )
     return len(rows), finished
+
+
+def run_contained(backend: Backend, *, chunk: int = CHUNK, progress: Progress | None = None) -> int:
+    """Index the contained resources of the resources already stored (`index.contained_rows`:
+    chains evaluated inside contained resources; rows written with each version since
+    2026-11-27, so older resources lack them). Idempotent and restartable: each chunk replaces
+    the contained rows of its resources in one transaction. Returns the resources indexed."""
+    from hygie.search.index import contained_rows
+
+    like = '%"contained":%'
+    with backend.read() as cur:
+        row = cur.fetchone(
+            "SELECT COUNT(*) FROM resources WHERE deleted = 0 AND content LIKE ?", (like,)
+        )
+    total = int(row[0]) if row else 0
+    done, last = 0, 0
+
+    def one_chunk(cur: Cursor) -> tuple[int, int]:
+        rows = cur.fetchall(
+            "SELECT rid, content FROM resources WHERE rid > ? AND deleted = 0"
+            " AND content LIKE ? ORDER BY rid LIMIT ?",
+            (last, like, chunk),
+        )
+        for rid, content in rows:
+            resource = content if isinstance(content, dict) else orjson.loads(content)
+            added: dict[str, list[tuple[Any, ...]]] = {}
+            contained_rows(resource, added)
+            keys = sorted({r[0] for found in added.values() for r in found})
+            if not keys:
+                continue
+            marks = ", ".join("?" * len(keys))
+            for table, found in added.items():
+                cur.execute(
+                    f"DELETE FROM {table} WHERE rid = ? AND param IN ({marks})", [rid, *keys]
+                )
+                cols = ("rid", *INDEX_TABLES[table])
+                cur.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)})"
+                    f" VALUES ({', '.join('?' * len(cols))})",
+                    [(rid, *r) for r in found],
+                )
+        return len(rows), int(rows[-1][0]) if rows else last
+
+    while True:
+        n, last = backend.run_write(one_chunk)
+        done += n
+        if progress is not None:
+            progress(0, done, max(total, done))
+        if n < chunk:
+            return done
