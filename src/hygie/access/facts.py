@@ -211,9 +211,6 @@ class Facts:
         return frozenset(str(r[0]) for r in rows)
 
     # -- oppositions --------------------------------------------------------------------------
-    def opposition(self, patient_id: str) -> Opposition:
-        return self.oppositions([patient_id]).get(patient_id, NONE)
-
     def oppositions(self, patient_ids: Iterable[str]) -> dict[str, Opposition]:
         out: dict[str, Opposition] = {}
         missing = []

@@ -149,25 +149,11 @@ class AccessPolicy:
         return self.facts.roles(ctx.actor.removeprefix("Practitioner/"))
 
     def sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
-        """Whether the practitioner sees one of the patients of a resource (`treated`)."""
-        if ctx.purpose != BTG:
-            return not self._visible(ctx.actor).isdisjoint(patients)
-        return self._sees_any(ctx, patients)
-
-    def _sees_any(self, ctx: Context, patients: frozenset[str]) -> bool:
-        me = ctx.actor.removeprefix("Practitioner/")
-        team = self.facts.team(me)
-        grants = self.facts.grants(me)
-        if ctx.purpose == BTG and patients - team - grants:
+        """Whether the practitioner sees one of the patients of a resource (`treated`; under
+        break-the-glass, the grants for those patients are made first)."""
+        if ctx.purpose == BTG:
             return not self.treated(ctx, patients).isdisjoint(patients)
-        for pid in patients:
-            if pid in team or pid in grants:
-                opp = self.facts.opposition(pid)
-                if (pid in team and not opp.blocks(ctx.actor, btg=False)) or (
-                    pid in grants and not opp.blocks(ctx.actor, btg=True)
-                ):
-                    return True
-        return False
+        return not self._visible(ctx.actor).isdisjoint(patients)
 
     # -- search -------------------------------------------------------------------------------
     @property
