@@ -161,3 +161,14 @@ def exchange(
         },
         timeout=30,
     )
+
+
+def exchange_landing(
+    issuer: str, client_id: str, redirect_uri: str, landed: str, state: str, verifier: str
+) -> httpx.Response:
+    """The token response for the redirect a real browser landed on (its state checked)."""
+    q = parse_qs(urlsplit(landed).query)
+    assert q["state"] == [state], landed
+    return exchange(
+        issuer, client_id, redirect_uri, Authorized(q["code"][0], state, verifier, landed)
+    )

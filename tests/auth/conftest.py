@@ -9,7 +9,7 @@ import pytest
 
 from hygie.auth import accounts, clients, identities
 from hygie.auth.schema import ensure_schema
-from hygie.store import Repository, open_repository
+from hygie.store import Context, Repository, open_repository
 from hygie.store.context import PATIENT, PRACTITIONER, REPRESENTATIVE
 
 PASSWORD = "correct horse battery"
@@ -94,3 +94,17 @@ def make_system_client(repo: Repository, scope: str = "system/*.rs") -> tuple[st
     client, secret = clients.create(repo.backend, "Système test", scope)
     assert secret is not None
     return client.client_id, secret
+
+
+def treat(repo: Repository, practitioner: str, patients: list[str]) -> None:
+    """An active CareTeam naming the practitioner for each patient (the care relationship)."""
+    for patient in patients:
+        repo.create(
+            Context.system(),
+            {
+                "resourceType": "CareTeam",
+                "status": "active",
+                "subject": {"reference": patient},
+                "participant": [{"member": {"reference": practitioner}}],
+            },
+        )

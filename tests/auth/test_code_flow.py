@@ -16,6 +16,7 @@ from tests.auth.conftest import (
     make_patient,
     make_practitioner,
     make_representative,
+    treat,
 )
 
 
@@ -278,7 +279,6 @@ def test_practitioner_standalone_launch_picks_a_patient_of_the_care_team(
     picker lists the patients of their care team (found by name), and only those; the token
     carries the chosen patient."""
     from hygie.auth import identities
-    from hygie.store import Context
     from tests.auth.browser import hidden
 
     acc = make_practitioner(auth_repo)
@@ -288,16 +288,7 @@ def test_practitioner_standalone_launch_picks_a_patient_of_the_care_team(
         identities.create_patient(auth_repo, "Martin", "Chloé", "1980-07-08", "female"),
     ]
     stranger = identities.create_patient(auth_repo, "Durand", "Denis", "1975-01-01", "male")
-    for p in cared:
-        auth_repo.create(
-            Context.system(),
-            {
-                "resourceType": "CareTeam",
-                "status": "active",
-                "subject": {"reference": p},
-                "participant": [{"member": {"reference": acc.fhir_user}}],
-            },
-        )
+    treat(auth_repo, acc.fhir_user, cared)
     app = make_app(auth_repo)
     base = secure_live_server()
     iss = _issuer(base)

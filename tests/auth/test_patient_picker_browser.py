@@ -5,15 +5,13 @@ choose, and the app receives a code whose token carries the chosen patient."""
 from __future__ import annotations
 
 import shutil
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.sync_api import sync_playwright
 
 from hygie.auth import identities
-from hygie.store import Context
-from tests.auth.browser import Authorized, exchange, fresh_totp, pkce
-from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
+from tests.auth.browser import exchange_landing, fresh_totp, pkce
+from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner, treat
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -22,16 +20,7 @@ def test_practitioner_picks_a_patient_in_the_browser(db_url, auth_repo, live_ser
     acc = make_practitioner(auth_repo)
     alice = identities.create_patient(auth_repo, "Durand", "Alice", "1970-02-03", "female")
     chloe = identities.create_patient(auth_repo, "Martin", "Chloé", "1980-07-08", "female")
-    for patient in (alice, chloe):
-        auth_repo.create(
-            Context.system(),
-            {
-                "resourceType": "CareTeam",
-                "status": "active",
-                "subject": {"reference": patient},
-                "participant": [{"member": {"reference": acc.fhir_user}}],
-            },
-        )
+    treat(auth_repo, acc.fhir_user, [alice, chloe])
     app = make_app(auth_repo)
     server = live_server_factory(db_url, secure=True)
     iss = f"http://localhost:{server.port}"
@@ -78,8 +67,6 @@ def test_practitioner_picks_a_patient_in_the_browser(db_url, auth_repo, live_ser
             page.wait_for_url("http://127.0.0.1:9/**")
         finally:
             browser.close()
-    q = parse_qs(urlsplit(landed[-1]).query)
-    assert q["state"] == ["s1"]
-    tok = exchange(iss, app, APP_REDIRECT, Authorized(q["code"][0], "s1", verifier, landed[-1]))
+    tok = exchange_landing(iss, app, APP_REDIRECT, landed[-1], "s1", verifier)
     assert tok.status_code == 200, tok.text
     assert tok.json()["patient"] == chloe.split("/")[1]

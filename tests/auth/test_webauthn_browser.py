@@ -8,14 +8,13 @@ id (not an IP address), and treats localhost as a secure context."""
 from __future__ import annotations
 
 import shutil
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import sync_playwright
 
-from tests.auth.browser import Authorized, exchange, fresh_totp, pkce
+from tests.auth.browser import exchange_landing, fresh_totp, pkce
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -106,9 +105,7 @@ def test_webauthn_enrol_and_login(db_url, auth_repo, live_server_factory) -> Non
             page.wait_for_url("http://127.0.0.1:9/**")
         finally:
             browser.close()
-    q = parse_qs(urlsplit(landed[-1]).query)
-    assert q["state"] == ["s2"]
-    tok = exchange(iss, app, APP_REDIRECT, Authorized(q["code"][0], "s2", verifier, landed[-1]))
+    tok = exchange_landing(iss, app, APP_REDIRECT, landed[-1], "s2", verifier)
     assert tok.status_code == 200, tok.text
     claims = jwt.decode(
         tok.json()["access_token"], KeySet.import_key_set(httpx.get(f"{iss}/auth/jwks").json())

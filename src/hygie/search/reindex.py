@@ -179,10 +179,7 @@ def _chunk(
         for table, trows in extract_params(resource, by_type[rtype]).items():
             inserts.setdefault(table, []).extend((rid, *r) for r in trows)
     for table, trows in inserts.items():
-        cols = ("rid", *INDEX_TABLES[table])
-        cur.executemany(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", trows
-        )
+        _insert(cur, table, trows)
     finished = len(rows) < size
     job["next_rid"] = job["max_rid"] if finished else rids[-1]
     cur.execute(
@@ -191,6 +188,14 @@ def _chunk(
         [job["next_rid"], len(rows), "done" if finished else "running", _now(), job["job"]],
     )
     return len(rows), finished
+
+
+def _insert(cur: Cursor, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Index rows (rid first, then the table's columns)."""
+    cols = ("rid", *INDEX_TABLES[table])
+    cur.executemany(
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows
+    )
 
 
 def run_contained(backend: Backend, *, chunk: int = CHUNK, progress: Progress | None = None) -> int:
@@ -226,12 +231,7 @@ def run_contained(backend: Backend, *, chunk: int = CHUNK, progress: Progress | 
                 cur.execute(
                     f"DELETE FROM {table} WHERE rid = ? AND param IN ({marks})", [rid, *keys]
                 )
-                cols = ("rid", *INDEX_TABLES[table])
-                cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)})"
-                    f" VALUES ({', '.join('?' * len(cols))})",
-                    [(rid, *r) for r in found],
-                )
+                _insert(cur, table, [(rid, *r) for r in found])
         return len(rows), int(rows[-1][0]) if rows else last
 
     while True:
