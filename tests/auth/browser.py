@@ -10,6 +10,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -172,3 +173,13 @@ def exchange_landing(
     return exchange(
         issuer, client_id, redirect_uri, Authorized(q["code"][0], state, verifier, landed)
     )
+
+
+def sign_in_with_totp(page: Any, username: str, password: str, totp_secret: str) -> None:
+    """In a real browser (a Playwright page on the login form): password, then a TOTP code."""
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#connexion button[type=submit]")
+    page.wait_for_selector("#code")
+    page.fill("#code", fresh_totp(totp_secret))
+    page.click("#totp button[type=submit]")

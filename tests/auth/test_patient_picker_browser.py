@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from hygie.auth import identities
-from tests.auth.browser import exchange_landing, fresh_totp, pkce
+from tests.auth.browser import exchange_landing, pkce, sign_in_with_totp
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner, treat
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,12 +49,7 @@ def test_practitioner_picks_a_patient_in_the_browser(db_url, auth_repo, live_ser
 
             page.route("http://127.0.0.1:9/**", callback)
             page.goto(f"{iss}/auth/authorize?{query}")
-            page.fill("#username", acc.username)
-            page.fill("#password", PASSWORD)
-            page.click("#connexion button[type=submit]")
-            page.wait_for_selector("#code")
-            page.fill("#code", fresh_totp(acc.totp_secret))
-            page.click("#totp button[type=submit]")
+            sign_in_with_totp(page, acc.username, PASSWORD, acc.totp_secret)
             page.wait_for_selector("text=Pour quel patient")
             listed = page.inner_text("#patient")
             assert "DURAND Alice — née le 1970-02-03" in listed and "MARTIN Chloé" in listed

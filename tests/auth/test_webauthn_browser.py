@@ -14,7 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import sync_playwright
 
-from tests.auth.browser import exchange_landing, fresh_totp, pkce
+from tests.auth.browser import exchange_landing, pkce, sign_in_with_totp
 from tests.auth.conftest import APP_REDIRECT, PASSWORD, make_app, make_practitioner
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -73,12 +73,7 @@ def test_webauthn_enrol_and_login(db_url, auth_repo, live_server_factory) -> Non
             # 1. password + TOTP
             _, challenge = pkce()
             page.goto(authorize_url(challenge, "s1"))
-            page.fill("#username", acc.username)
-            page.fill("#password", PASSWORD)
-            page.click("#connexion button[type=submit]")
-            page.wait_for_selector("#code")
-            page.fill("#code", fresh_totp(acc.totp_secret))
-            page.click("#totp button[type=submit]")
+            sign_in_with_totp(page, acc.username, PASSWORD, acc.totp_secret)
             page.wait_for_url("http://127.0.0.1:9/**")
             assert landed and "code=" in landed[-1]
 
